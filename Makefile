@@ -43,7 +43,7 @@ FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 BENCH_SRC := $(shell find bench -name '*.c' 2>/dev/null | sort)
 BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all deps run test asan fuzz bench install clean check-style format ctest-file
+.PHONY: all deps run test asan fuzz fuzz-bins bench install clean check-style format ctest-file
 all: $(BIN)
 
 deps:
@@ -88,13 +88,16 @@ test: deps
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test
 
+# `make fuzz` builds every target with clang and runs each for FUZZ_SECONDS (FUZZ=name to pick one).
 fuzz: deps
-	@$(MAKE) --no-print-directory BUILD=build-fuzz SAN=fuzz CC=clang $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/fuzz/%)
-	@bash scripts/run-fuzz.sh build-fuzz/fuzz $${FUZZ_SECONDS:-30}
+	@$(MAKE) --no-print-directory BUILD=build-fuzz SAN=fuzz CC=clang fuzz-bins
+	@bash scripts/run-fuzz.sh build-fuzz/fuzz $${FUZZ_SECONDS:-30} $(FUZZ)
 
-build-fuzz/fuzz/%: tests/fuzz/%.c $(LIB)
+fuzz-bins: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDFLAGS) -fsanitize=fuzzer $(PKG_LIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) -fsanitize=fuzzer $(PKG_LIBS)
 
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BIN) $(BENCH_BIN)
@@ -122,5 +125,8 @@ format:
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# The sandbox embeds its seccomp policy file with .incbin (src/sandbox/policy_data.c).
+$(BUILD)/src/sandbox/policy_data.o: src/sandbox/policy/default.policy
 
 -include $(OBJ:.o=.d) $(BUILD)/src/cli/main.d

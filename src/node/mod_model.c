@@ -1,26 +1,196 @@
-/* Wiring of the model module into the node; its owner replaces this placeholder. Until then the section
- * "models" of config.json may only be an empty object. */
+/* Wiring of the model module into the node: the "models" config section, the registry on the node's loop and
+ * the model.* JSON-RPC methods (list, info, status, add, rm, load, unload, chat). The OpenAI HTTP route for
+ * local use is served from the same C API (model_chat_start) by the HTTP layer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json.h"
+#include "base/log.h"
+#include "model/model.h"
 #include "node/modules.h"
+#include "rpc/rpc.h"
+
+struct mod {
+	struct node *n;
+	struct model_registry *reg;
+	char folder[4200];
+};
 
 static int check(json_t *section, cg_err *e)
 {
-	if (json_object_size(section) != 0)
-		return cg_fail(e, CG_E_INVALID_ARGUMENT, "models: no options are supported yet");
+	return model_config_check(section, e);
+}
+
+static int need_admin(struct rpc_call *call, cg_err *e)
+{
+	const struct rpc_caller *who = rpc_call_caller(call);
+	if (!who || !who->admin)
+		return cg_fail(e, CG_E_FORBIDDEN, "model methods are for the node's owner");
 	return 0;
+}
+
+static int get_name(json_t *params, const char **name, cg_err *e)
+{
+	static const char *const keys[] = {"name", NULL};
+	if (!json_is_object(params))
+		return cg_fail(e, CG_E_INVALID_ARGUMENT, "params: must be an object");
+	if (jp_only(params, NULL, keys, e) < 0 || jp_str(params, NULL, "name", JP_REQUIRED, 1, 200, name, e) < 0)
+		return -CG_E_INVALID_ARGUMENT;
+	return 0;
+}
+
+static int m_list(void *arg, struct rpc_call *call, json_t *params, json_t **result, cg_err *e)
+{
+	struct mod *m = arg;
+	if (need_admin(call, e) < 0)
+		return -CG_E_FORBIDDEN;
+	*result = json_pack("{s:o}", "models", model_list(m->reg));
+	return 0;
+}
+
+static int m_status(void *arg, struct rpc_call *call, json_t *params, json_t **result, cg_err *e)
+{
+	struct mod *m = arg;
+	if (need_admin(call, e) < 0)
+		return -CG_E_FORBIDDEN;
+	*result = model_status(m->reg);
+	return 0;
+}
+
+static int m_info(void *arg, struct rpc_call *call, json_t *params, json_t **result, cg_err *e)
+{
+	struct mod *m = arg;
+	const char *name;
+	if (need_admin(call, e) < 0 || get_name(params, &name, e) < 0)
+		return -(int)e->code;
+	return model_info(m->reg, name, result, e);
+}
+
+static int m_add(void *arg, struct rpc_call *call, json_t *params, json_t **result, cg_err *e)
+{
+	struct mod *m = arg;
+	static const char *const keys[] = {"path", "name", NULL};
+	const char *path, *name = NULL;
+	if (need_admin(call, e) < 0)
+		return -CG_E_FORBIDDEN;
+	if (!json_is_object(params) || jp_only(params, NULL, keys, e) < 0 ||
+	    jp_str(params, NULL, "path", JP_REQUIRED, 1, 4000, &path, e) < 0 ||
+	    jp_str(params, NULL, "name", 0, 1, 64, &name, e) < 0)
+		return e->code ? -(int)e->code : cg_fail(e, CG_E_INVALID_ARGUMENT, "params: must be an object");
+	json_t *info;
+	if (model_folder_add(m->folder, path, name, &info, e) != 0 || model_rescan(m->reg, e) != 0)
+		return -(int)e->code;
+	*result = info;
+	return 0;
+}
+
+static int m_rm(void *arg, struct rpc_call *call, json_t *params, json_t **result, cg_err *e)
+{
+	struct mod *m = arg;
+	const char *name;
+	if (need_admin(call, e) < 0 || get_name(params, &name, e) < 0)
+		return -(int)e->code;
+	json_t *info;
+	if (model_info(m->reg, name, &info, e) == 0) {
+		const char *st = json_string_value(json_object_get(info, "state"));
+		bool loaded = st && strcmp(st, "unloaded") != 0 && json_object_get(info, "file");
+		json_decref(info);
+		if (loaded)
+			return cg_fail(e, CG_E_CONFLICT, "model %s is loaded; unload it first", name);
+	}
+	if (model_folder_rm(m->folder, name, e) != 0 || model_rescan(m->reg, e) != 0)
+		return -(int)e->code;
+	*result = json_pack("{s:s,s:b}", "name", name, "removed", 1);
+	return 0;
+}
+
+static void load_done(void *arg, const cg_err *e)
+{
+	struct rpc_call *call = arg;
+	rpc_call_finish(call, e ? NULL : json_pack("{s:s}", "state", "ready"), e);
+}
+
+static int m_load(void *arg, struct rpc_call *call, json_t *params, json_t **result, cg_err *e)
+{
+	struct mod *m = arg;
+	const char *name;
+	if (need_admin(call, e) < 0 || get_name(params, &name, e) < 0)
+		return -(int)e->code;
+	if (model_load(m->reg, name, load_done, call, e) != 0)
+		return -(int)e->code;
+	return RPC_ASYNC; /* load_done may already have finished the call: rpc allows that */
+}
+
+static int m_unload(void *arg, struct rpc_call *call, json_t *params, json_t **result, cg_err *e)
+{
+	struct mod *m = arg;
+	const char *name;
+	if (need_admin(call, e) < 0 || get_name(params, &name, e) < 0)
+		return -(int)e->code;
+	if (model_unload(m->reg, name, e) != 0)
+		return -(int)e->code;
+	*result = json_pack("{s:s,s:s}", "name", name, "state", "unloaded");
+	return 0;
+}
+
+static void chat_chunk(void *arg, json_t *chunk)
+{
+	(void)arg;
+	(void)chunk; /* JSON-RPC answers once: the request is never streamed */
+}
+
+static void chat_done(void *arg, json_t *resp, const cg_err *e)
+{
+	rpc_call_finish(arg, resp ? json_incref(resp) : NULL, e);
+}
+
+static int m_chat(void *arg, struct rpc_call *call, json_t *params, json_t **result, cg_err *e)
+{
+	struct mod *m = arg;
+	if (need_admin(call, e) < 0)
+		return -CG_E_FORBIDDEN;
+	if (!json_is_object(params))
+		return cg_fail(e, CG_E_INVALID_ARGUMENT, "params: must be an OpenAI chat completion request");
+	json_t *req = json_copy(params);
+	json_object_set_new(req, "stream", json_false());
+	static const struct model_chat_cb cb = {chat_chunk, chat_done};
+	struct model_chat *c = model_chat_start(m->reg, req, &cb, call, e);
+	json_decref(req);
+	return c ? RPC_ASYNC : -(int)e->code;
 }
 
 static int start(struct node *n, int idx, cg_err *e)
 {
-	(void)n;
-	(void)idx;
-	(void)e;
+	struct mod *m = calloc(1, sizeof *m);
+	if (!m)
+		return cg_fail(e, CG_E_INTERNAL, "out of memory");
+	m->n = n;
+	json_t *section = node_config_section(n, "models");
+	model_folder_path(section, n->data_dir, m->folder, sizeof m->folder);
+	if (model_registry_new(n->base, section, n->data_dir, &m->reg, e) != 0) {
+		free(m);
+		return -(int)e->code;
+	}
+	n->mod[idx] = m;
+	static const struct {
+		const char *name;
+		rpc_fn fn;
+	} methods[] = {{"model.list", m_list},     {"model.status", m_status}, {"model.info", m_info},
+		       {"model.add", m_add},       {"model.rm", m_rm},         {"model.load", m_load},
+		       {"model.unload", m_unload}, {"model.chat", m_chat}};
+	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+		rpc_register(n->rpc, methods[i].name, methods[i].fn, m);
 	return 0;
 }
 
 static void stop(struct node *n, int idx)
 {
-	(void)n;
-	(void)idx;
+	struct mod *m = n->mod[idx];
+	if (!m)
+		return;
+	model_registry_free(m->reg);
+	free(m);
+	n->mod[idx] = NULL;
 }
 
 const struct node_module mod_model = {"model", "models", check, start, stop};
