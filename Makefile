@@ -81,6 +81,7 @@ ctest-file: $(BIN) $(TEST_BIN) $(FUZZ_REPLAY)
 
 test: deps
 	@bash scripts/npm-deps.sh
+	@bash scripts/llama-deps.sh
 	@$(MAKE) --no-print-directory -j$(JOBS) ctest-file
 	cd $(BUILD) && CLAWGRID_BIN=$(abspath $(BIN)) CLAWGRID_ROOT=$(CURDIR) ctest --output-on-failure -j$(JOBS) \
 	  --timeout 600 $(CTEST_ARGS)
@@ -102,9 +103,11 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB)
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BIN) $(BENCH_BIN)
 	@bash scripts/npm-deps.sh
+	@bash scripts/llama-deps.sh
 	@CLAWGRID_BIN=$(abspath $(BIN)) BUILD=$(BUILD) bash bench/run.sh
 
 run: deps
+	@bash scripts/llama-deps.sh
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BIN)
 	@$(BIN) init --quiet-if-exists
 	exec $(BIN) node

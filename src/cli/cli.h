@@ -48,5 +48,6 @@ int cmd_market(struct cli *c, int argc, char **argv); /* resource|offer|order|le
 int cmd_p2p(struct cli *c, int argc, char **argv);
 int cmd_sandbox(struct cli *c, int argc, char **argv);
 int cmd_model(struct cli *c, int argc, char **argv);
+int cmd_consumer(struct cli *c, int argc, char **argv); /* search|storage|chat|provider */
 
 #endif

@@ -12,10 +12,10 @@
 #include "base/enc.h"
 #include "crypto/hash.h"
 
-#define MAX_TYPES 64
-#define MAX_FIELDS 64
-#define MAX_DEPTH 32
-#define MAX_ITEMS 4096
+#define MAX_TYPES   64
+#define MAX_FIELDS  64
+#define MAX_DEPTH   32
+#define MAX_ITEMS   4096
 #define MAX_TYPESTR 8192
 
 static const char DOMAIN[] = "EIP712Domain";
@@ -67,8 +67,7 @@ static int check_def(json_t *def, const char *tname, cg_err *e)
 		if (!json_is_string(fn) || !json_is_string(ft) ||
 		    !ident_ok(json_string_value(fn), json_string_length(fn)) || json_string_length(ft) == 0 ||
 		    json_string_length(ft) > 200 || strlen(json_string_value(ft)) != json_string_length(ft))
-			return cg_fail(e, CG_E_INVALID_ARGUMENT, "types.%s[%zu]: needs a name and a type", tname,
-				       i);
+			return cg_fail(e, CG_E_INVALID_ARGUMENT, "types.%s[%zu]: needs a name and a type", tname, i);
 	}
 	return (int)n;
 }
@@ -94,6 +93,9 @@ static int collect(json_t *types, const char *tname, struct deps *d, cg_err *e)
 		return 0;
 	if (d->n >= MAX_TYPES)
 		return cg_fail(e, CG_E_INVALID_ARGUMENT, "types: more than %d struct types", MAX_TYPES);
+	/* A name with "(", "," or spaces would let two different type sets encode to the same string. */
+	if (!ident_ok(tname, strlen(tname)))
+		return cg_fail(e, CG_E_INVALID_ARGUMENT, "types: invalid struct type name %.64s", tname);
 	json_t *def = json_object_get(types, tname);
 	int nf = check_def(def, tname, e);
 	if (nf < 0)
@@ -129,7 +131,7 @@ static int append_def(buf *b, json_t *types, const char *tname)
 	for (size_t i = 0; i < json_array_size(def); i++) {
 		json_t *f = json_array_get(def, i);
 		if (buf_printf(b, "%s%s %s", i ? "," : "", json_string_value(json_object_get(f, "type")),
-			       json_string_value(json_object_get(f, "name"))))
+		               json_string_value(json_object_get(f, "name"))))
 			return -1;
 	}
 	return buf_putc(b, ')');
@@ -221,7 +223,7 @@ static int int_value(struct enc *x, json_t *v, bool *neg, u256 *mag)
 		n--;
 	}
 	int r = (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? u256_parse_hex(s, n, mag)
-									: u256_parse_dec_lenient(s, n, mag);
+	                                                               : u256_parse_dec_lenient(s, n, mag);
 	if (r != 0)
 		return bad(x, "must be an integer or a decimal/hex string within 256 bits");
 	if (u256_is_zero(mag))
@@ -301,8 +303,7 @@ static int encode_bytes(struct enc *x, unsigned fixed, json_t *v, uint8_t out[st
 	return 0;
 }
 
-static int encode_value(struct enc *x, const char *type, size_t tlen, json_t *v, int depth,
-			uint8_t out[static 32])
+static int encode_value(struct enc *x, const char *type, size_t tlen, json_t *v, int depth, uint8_t out[static 32])
 {
 	if (depth > MAX_DEPTH)
 		return bad(x, "nested too deeply");
@@ -414,8 +415,8 @@ static int hash_struct(struct enc *x, const char *tname, json_t *v, int depth, u
 		json_t *ft = json_object_get(f, "type");
 		snprintf(x->path + plen, sizeof x->path - plen, ".%s", fname);
 		uint8_t w[32];
-		int r = encode_value(x, json_string_value(ft), json_string_length(ft), json_object_get(v, fname),
-				     depth, w);
+		int r =
+		    encode_value(x, json_string_value(ft), json_string_length(ft), json_object_get(v, fname), depth, w);
 		if (r)
 			return r;
 		keccak256_update(&c, w, 32);
@@ -458,10 +459,10 @@ static json_t *types_with_domain(json_t *typed, cg_err *e)
 	if (json_object_get(types, DOMAIN))
 		return json_incref(types);
 	static const char *const order[][2] = {{"name", "string"},
-					       {"version", "string"},
-					       {"chainId", "uint256"},
-					       {"verifyingContract", "address"},
-					       {"salt", "bytes32"}};
+	                                       {"version", "string"},
+	                                       {"chainId", "uint256"},
+	                                       {"verifyingContract", "address"},
+	                                       {"salt", "bytes32"}};
 	const char *k;
 	json_t *val;
 	json_object_foreach(domain, k, val)

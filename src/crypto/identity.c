@@ -73,8 +73,7 @@ int node_key_load(const char *path, bool create, struct node_key *out, cg_err *e
 		return ret;
 	if (keyfile_parse_hex32(text, n, TAG, seed) != 0) {
 		sodium_memzero(text, sizeof text);
-		return cg_fail(e, CG_E_INVALID_ARGUMENT, "%s is malformed (want \"" TAG "<64 hex digits>\")",
-			       what);
+		return cg_fail(e, CG_E_INVALID_ARGUMENT, "%s is malformed (want \"" TAG "<64 hex digits>\")", what);
 	}
 	node_key_from_seed(seed, out);
 	sodium_memzero(seed, sizeof seed);

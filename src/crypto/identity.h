@@ -27,7 +27,7 @@ void node_key_generate(struct node_key *out);
 void node_key_sign(const struct node_key *k, const void *msg, size_t n, uint8_t sig[static 64]);
 /* Strict Ed25519 verification (libsodium: rejects non-canonical and small-order keys). */
 bool ed25519_verify(const uint8_t pk[static 32], const void *msg, size_t n, const uint8_t sig[static 64])
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void node_key_wipe(struct node_key *k);
 
 /* libp2p peer id of an Ed25519 key (libp2p specs, peer-ids): the protobuf PublicKey {Type=Ed25519(1),

@@ -251,13 +251,27 @@ static int emit_string(buf *b, const char *s, size_t n, cg_err *e)
 		size_t el = 2;
 		esc[0] = '\\';
 		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
+		case '"':
+			esc[1] = '"';
+			break;
+		case '\\':
+			esc[1] = '\\';
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
 		default:
 			el = (size_t)snprintf(esc, sizeof esc, "\\u%04x", c);
 		}
@@ -281,11 +295,26 @@ static int emit(buf *b, const json_t *v, int depth, cg_err *e)
 		return buf_append(b, "false", 5) ? too_big(e) : 0;
 	case JSON_INTEGER: {
 		json_int_t i = json_integer_value(v);
-		/* Beyond 2^53 a double (what every JCS peer hashes) no longer holds the value exactly. */
-		if (i > 9007199254740992LL || i < -9007199254740992LL)
-			return cg_fail(e, CG_E_INVALID_ARGUMENT,
-				       "JSON integer beyond 2^53 cannot be canonicalized exactly (use a string)");
-		int k = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, i);
+		int k;
+		if (i <= 9007199254740992LL && i >= -9007199254740992LL) {
+			/* every integer up to 2^53 is a double, and ECMAScript prints it as plain digits */
+			k = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, i);
+		} else {
+			/* Beyond 2^53 JCS peers (which read numbers as doubles) print the nearest double's
+			 * shortest form. Accept the integer only when that text is its own decimal form, so the
+			 * canonical text never denotes another number: 10^18 passes, 2^53 + 1 (which would print
+			 * as ...992) and 2^60 (which prints as ...847000) are refused. This also keeps the output
+			 * a fixpoint: the text of a big real such as 1e20 reads back as an integer that passes. */
+			char exact[32];
+			snprintf(exact, sizeof exact, "%" JSON_INTEGER_FORMAT, i);
+			k = jcs_format_double((double)i, num);
+			if (strcmp(exact, num) != 0)
+				return cg_fail(
+				    e, CG_E_INVALID_ARGUMENT,
+				    "JSON integer %s has no exact ECMAScript form (it would read as %s); use a "
+				    "string",
+				    exact, num);
+		}
 		return buf_append(b, num, (size_t)k) ? too_big(e) : 0;
 	}
 	case JSON_REAL: {
@@ -326,7 +355,8 @@ static int emit(buf *b, const json_t *v, int depth, cg_err *e)
 			}
 		}
 		n = i;
-		qsort(keys, n, sizeof *keys, key_cmp);
+		if (n > 1) /* qsort(NULL, 0, ...) is undefined behaviour */
+			qsort(keys, n, sizeof *keys, key_cmp);
 		if (buf_putc(b, '{')) {
 			r = too_big(e);
 			goto obj_out;

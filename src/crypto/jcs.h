@@ -5,8 +5,9 @@
  *   control characters; \b \f \n \r \t short forms; other controls as \u00xx lower case); everything
  *   else literal UTF-8.
  * - Numbers as ECMAScript Number.prototype.toString (shortest round-trip form, exact, also for reals).
- *   Integers must be I-JSON safe, |v| <= 2^53: larger ones are rejected with E_INVALID_ARGUMENT because a
- *   JavaScript peer would silently round them and hash something else (amounts are strings anyway).
+ *   An integer beyond 2^53 is accepted only when ECMAScript prints its double as that same integer
+ *   (10^18 yes; 2^53+1 and 2^60 no: they would read as ...992 and ...847000). Others are rejected with
+ *   E_INVALID_ARGUMENT rather than hashed as a different number (amounts are decimal strings anyway).
  * - Strings must be valid UTF-8 (no surrogates); nesting is limited to JCS_MAX_DEPTH levels; the output to
  *   JCS_MAX_OUT bytes. */
 #ifndef CG_CRYPTO_JCS_H
@@ -19,7 +20,7 @@
 #include "base/err.h"
 
 #define JCS_MAX_DEPTH 128
-#define JCS_MAX_OUT (64u << 20)
+#define JCS_MAX_OUT   (64u << 20)
 
 /* Canonical form as a NUL-terminated string (caller frees), or NULL with *e set. */
 char *jcs_canonicalize(const json_t *v, cg_err *e);

@@ -38,7 +38,7 @@ int keyfile_read(const char *path, const char *what, char *buf, size_t cap, size
 	/* Any group/other bit means someone else could have read (or replaced) the secret: refuse, like ssh. */
 	if (st.st_mode & 077) {
 		ret = cg_fail(e, CG_E_FORBIDDEN, "%s has mode %04o; it must be 0600 (chmod 600)", what,
-			      (unsigned)(st.st_mode & 07777));
+		              (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	size_t off = 0;

@@ -49,9 +49,9 @@ int rfc3339_parse_ms(const char *s, size_t n, int64_t *ms)
 {
 	/* YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM) */
 	unsigned Y, M, D, h, mi, sec, oh = 0, om = 0;
-	if (n < 20 || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' ||
-	    digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) || s[13] != ':' ||
-	    digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &sec))
+	if (n < 20 || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' || digits(s + 8, 2, &D) ||
+	    (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) ||
+	    s[16] != ':' || digits(s + 17, 2, &sec))
 		return -1;
 	size_t i = 19;
 	unsigned frac_ms = 0;
@@ -111,8 +111,8 @@ void rfc3339_format_ms(int64_t ms, char out[static 32])
 		snprintf(out, 32, "%s", y < 0 ? "0000-01-01T00:00:00.000Z" : "9999-12-31T23:59:59.999Z");
 		return;
 	}
-	snprintf(out, 32, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", (int)y, m, d, (int)(sod / 3600),
-		 (int)(sod / 60 % 60), (int)(sod % 60), (int)rem);
+	snprintf(out, 32, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", (int)y, m, d, (int)(sod / 3600), (int)(sod / 60 % 60),
+	         (int)(sod % 60), (int)rem);
 }
 
 /* ---- character classes (RFC 3986) --------------------------------------------------------------- */
@@ -495,7 +495,7 @@ int siwe_parse(const char *text, size_t n, struct siwe_msg *out, cg_err *e)
 				goto fail;
 			}
 			if ((r = copy_field(m->resources[m->n_resources], sizeof m->resources[0], s + pl, ln - pl,
-					    "resource", e)))
+			                    "resource", e)))
 				goto fail;
 			m->n_resources++;
 		} else if (st <= ST_EXP && has_prefix(s, ln, "Expiration Time: ", &pl)) {
@@ -523,6 +523,7 @@ int siwe_parse(const char *text, size_t n, struct siwe_msg *out, cg_err *e)
 			st = ST_RES;
 		} else if (st <= ST_RES && ln == 10 && memcmp(s, "Resources:", 10) == 0) {
 			in_resources = true;
+			m->has_resources = true;
 			st = ST_DONE;
 		} else {
 			r = bad(e, "unexpected line (unknown, repeated or out of order field)");
@@ -545,12 +546,12 @@ int siwe_format(const struct siwe_msg *m, char *out, size_t cap, cg_err *e)
 		return cg_fail(e, CG_E_INVALID_ARGUMENT, "siwe: no output buffer");
 	char tmp[SIWE_MAX_MSG + 1];
 	size_t o = 0;
-#define PUT(...)                                                                        \
-	do {                                                                            \
-		int k_ = snprintf(tmp + o, sizeof tmp - o, __VA_ARGS__);                \
-		if (k_ < 0 || (size_t)k_ >= sizeof tmp - o)                             \
-			return cg_fail(e, CG_E_INVALID_ARGUMENT, "siwe: message too long"); \
-		o += (size_t)k_;                                                        \
+#define PUT(...)                                                                                                       \
+	do {                                                                                                           \
+		int k_ = snprintf(tmp + o, sizeof tmp - o, __VA_ARGS__);                                               \
+		if (k_ < 0 || (size_t)k_ >= sizeof tmp - o)                                                            \
+			return cg_fail(e, CG_E_INVALID_ARGUMENT, "siwe: message too long");                            \
+		o += (size_t)k_;                                                                                       \
 	} while (0)
 	if (m->scheme[0])
 		PUT("%s://", m->scheme);
@@ -567,7 +568,7 @@ int siwe_format(const struct siwe_msg *m, char *out, size_t cap, cg_err *e)
 		PUT("\nNot Before: %s", m->not_before);
 	if (m->has_request_id)
 		PUT("\nRequest ID: %s", m->request_id);
-	if (m->n_resources) {
+	if (m->n_resources || m->has_resources) {
 		if (m->n_resources > SIWE_MAX_RESOURCES)
 			return cg_fail(e, CG_E_INVALID_ARGUMENT, "siwe: more than 16 resources");
 		PUT("\nResources:");
@@ -593,8 +594,8 @@ int siwe_format(const struct siwe_msg *m, char *out, size_t cap, cg_err *e)
 
 /* ---- verification --------------------------------------------------------------------------------- */
 
-int siwe_verify(const char *text, size_t n, const char *sig_hex, const struct siwe_expect *x,
-		struct siwe_msg *out, cg_err *e)
+int siwe_verify(const char *text, size_t n, const char *sig_hex, const struct siwe_expect *x, struct siwe_msg *out,
+                cg_err *e)
 {
 	struct siwe_msg *m = malloc(sizeof *m);
 	if (!m)
@@ -618,8 +619,7 @@ int siwe_verify(const char *text, size_t n, const char *sig_hex, const struct si
 		goto out;
 	}
 	if (x && x->chain_id && x->chain_id != m->chain_id) {
-		r = cg_fail(e, CG_E_FORBIDDEN, "siwe: message is for chain %llu",
-			    (unsigned long long)m->chain_id);
+		r = cg_fail(e, CG_E_FORBIDDEN, "siwe: message is for chain %llu", (unsigned long long)m->chain_id);
 		goto out;
 	}
 	if (x && x->nonce && strcmp(x->nonce, m->nonce) != 0) {

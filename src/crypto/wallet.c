@@ -120,7 +120,7 @@ int wallet_load(const char *path, bool create, struct wallet *out, cg_err *e)
 	sodium_memzero(text, sizeof text);
 	if (ret != 0)
 		return cg_fail(e, CG_E_INVALID_ARGUMENT,
-			       "%s is malformed (want \"" TAG "<64 hex digits>\" or \"0x<64 hex digits>\")", what);
+		               "%s is malformed (want \"" TAG "<64 hex digits>\" or \"0x<64 hex digits>\")", what);
 	ret = wallet_from_secret(sk, out, e);
 	sodium_memzero(sk, sizeof sk);
 	return ret;
@@ -171,7 +171,10 @@ int eth_address_parse(const char *s, uint8_t addr[static 20], cg_err *e)
 void eip191_hash(uint8_t out[static 32], const void *msg, size_t n)
 {
 	char prefix[64];
-	int k = snprintf(prefix, sizeof prefix, "\x19" "Ethereum Signed Message:\n%zu", n);
+	int k = snprintf(prefix, sizeof prefix,
+	                 "\x19"
+	                 "Ethereum Signed Message:\n%zu",
+	                 n);
 	struct keccak256_ctx c;
 	keccak256_init(&c);
 	keccak256_update(&c, prefix, (size_t)k);

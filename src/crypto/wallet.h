@@ -40,7 +40,7 @@ int wallet_personal_sign(const struct wallet *w, const void *msg, size_t n, uint
 /* Recovers the signer's address. v may be 0/1/27/28; high-s (malleable) signatures and r or s of zero or
  * >= n are rejected. Returns 0 or -1. */
 int eth_recover(const uint8_t hash[static 32], const uint8_t sig[static 65], uint8_t addr[static 20])
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* msg signed with personal_sign, signature as 0x-hex (65 bytes) -> recovered EIP-55 address.
  * E_INVALID_ARGUMENT for a malformed signature, E_AUTH_REQUIRED when nothing can be recovered. */
 int eip191_recover(const void *msg, size_t n, const char *sig_hex, char out[static 43], cg_err *e);

@@ -363,7 +363,7 @@ int op_lease_sweep(struct market *m, const char *actor, json_t *p, json_t **resu
 
 int market_expire_sweep(struct market *m, int64_t now_ms, int64_t limit, json_t **result, cg_err *e)
 {
-	return sweep(m, NULL, now_ms, limit, false, result, e);
+	return sweep(m, NULL, now_ms > 0 ? now_ms : mkt_now(), limit, false, result, e);
 }
 
 int market_lease_authorize(struct market *m, const char *lease_id, const char *token, json_t **lease_out,

@@ -63,7 +63,8 @@ int market_lease_authorize(struct market *m, const char *lease_id, const char *t
 int market_ledger_append(struct market *m, const char *provider_actor, json_t *entry, const char *idem_key,
 			 json_t **result, cg_err *e);
 
-/* Periodic jobs (the node runs them on timers); each returns its counters as JSON (caller frees). */
+/* Periodic jobs (the node runs them on timers); each returns its counters as JSON (caller frees).
+ * now_ms <= 0 means the current time. */
 int market_expire_sweep(struct market *m, int64_t now_ms, int64_t limit, json_t **result, cg_err *e);
 int market_flush_pending(struct market *m, int64_t limit, json_t **result, cg_err *e);
 int market_retry_revocations(struct market *m, int64_t limit, json_t **result, cg_err *e);

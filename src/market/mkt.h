@@ -190,8 +190,8 @@ void mkt_lease_notify(struct market *m, json_t *lease);
 /* Settlement money movements inside the caller's transaction (dispute resolution uses them). */
 int mkt_settle_release_tx(struct market *m, const char *order_id, json_t *payees, const char *actor, bool by_dispute,
 			  json_t **result, cg_err *e);
-int mkt_settle_refund_tx(struct market *m, const char *order_id, const char *actor, bool by_dispute, json_t **result,
-			 cg_err *e);
+int mkt_settle_refund_tx(struct market *m, const char *order_id, const char *actor, bool by_dispute, json_t *revoked,
+			 json_t **result, cg_err *e);
 /* Records a repair job for a failed op (transient backend failure), outside any transaction. */
 void mkt_repair_record(struct market *m, const char *method, const char *actor, json_t *params, const cg_err *why);
 bool mkt_transient(const cg_err *e);

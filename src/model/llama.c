@@ -38,7 +38,7 @@ static void *rt_llama, *rt_ggml;
 
 /* llama.cpp logs through a callback, possibly from worker threads. The last error line of each thread is kept
  * so a failed load can say why. */
-static _Thread_local char last_llama_error[256];
+static _Thread_local char last_llama_error[256]; /* reset before each load and decode */
 
 static void llama_log_cb(int level, const char *text, void *ud)
 {
@@ -52,7 +52,9 @@ static void llama_log_cb(int level, const char *text, void *ud)
 		return;
 	/* ggml levels: 1 debug, 2 info, 3 warn, 4 error, 5 continuation. */
 	if (level == 4) {
-		snprintf(last_llama_error, sizeof last_llama_error, "%s", line);
+		/* Keep the first error since the reset: later lines only say that the step failed. */
+		if (!last_llama_error[0])
+			snprintf(last_llama_error, sizeof last_llama_error, "%s", line);
 		log_warn("model", "llama.cpp error", "text=\"%s\"", line);
 	} else {
 		log_debug("model", "llama.cpp", "text=\"%s\"", line);
@@ -750,6 +752,7 @@ static void *engine_main(void *arg)
 		}
 		if (batch.n_tokens == 0)
 			continue;
+		last_llama_error[0] = 0;
 		int32_t dr = L.llama_decode(eng->ctx, batch);
 		if (dr != 0) {
 			cg_err de;

@@ -165,11 +165,16 @@ static int start(struct node *n, int idx, cg_err *e)
 	if (!m)
 		return cg_fail(e, CG_E_INTERNAL, "out of memory");
 	m->n = n;
-	json_t *section = node_config_section(n, "models");
+	/* Read straight from the validated config; an absent section means every default. */
+	json_t *section = json_object_get(n->config, "models"), *empty = NULL;
+	if (!json_is_object(section))
+		section = empty = json_object();
 	model_folder_path(section, n->data_dir, m->folder, sizeof m->folder);
-	if (model_registry_new(n->base, section, n->data_dir, &m->reg, e) != 0) {
+	int rc = model_registry_new(n->base, section, n->data_dir, &m->reg, e);
+	json_decref(empty);
+	if (rc != 0) {
 		free(m);
-		return -(int)e->code;
+		return rc;
 	}
 	n->mod[idx] = m;
 	static const struct {

@@ -5,5 +5,7 @@ const struct node_module *const node_modules[] = {
 	&mod_model,
 	&mod_sandbox,
 	&mod_p2p,
+	&mod_provider,
+	&mod_consumer,
 	NULL,
 };

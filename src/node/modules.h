@@ -27,6 +27,8 @@ extern const struct node_module mod_market;
 extern const struct node_module mod_p2p;
 extern const struct node_module mod_sandbox;
 extern const struct node_module mod_model;
+extern const struct node_module mod_provider;
+extern const struct node_module mod_consumer;
 
 /* NULL-terminated, in start order. */
 extern const struct node_module *const node_modules[];

@@ -35,11 +35,23 @@ struct node {
 	char api_addr[128];    /* the bound HTTP API address, HOST:PORT */
 	bool stopping;
 	void *mod[NODE_MOD_MAX]; /* module state, indexed like node_modules[] */
+	struct node_priv *priv;  /* the daemon's own bookkeeping (node.c) */
 };
 
 /* Calls cb(n, arg) every interval_ms on the loop until the node stops. Returns 0 or -1. */
 int node_every(struct node *n, int interval_ms, void (*cb)(struct node *n, void *arg), void *arg);
 /* Config section of a module (borrowed; an empty object when absent). */
 json_t *node_config_section(struct node *n, const char *key);
+
+/* web3.status.summary is built from {brain, billing, settlement} defaults (nothing configured: brain
+ * availability "unavailable", billing status "unbound", settlement pending 0), then every contributor runs
+ * in registration order and may set or replace fields of `summary` (borrowed). Register from a module's
+ * start; contributors live until the node stops. Returns 0 or -1. */
+typedef void (*node_status_fn)(struct node *n, void *arg, json_t *summary);
+int node_status_contribute(struct node *n, node_status_fn fn, void *arg);
+
+/* The daemon behind `clawgrid node`: loads and checks the data dir, serves until SIGTERM/SIGINT, drains and
+ * stops. api_override ("HOST:PORT") replaces api.listen. Returns a process exit code (cli.h EXIT_*). */
+int node_run(const char *data_dir, const char *api_override);
 
 #endif

@@ -141,6 +141,10 @@ static int mux_recv(struct p2p_layer *l, const uint8_t *p, size_t n, size_t *con
 	size_t off = 0;
 	*consumed = 0;
 	while (off < n && c->state == CONN_OPEN) {
+		/* mplex has no flow control: while a reader is paused, input stops here (and then in the socket),
+		 * so no stream buffer overflows; the whole connection waits, as in go-libp2p's mplex. */
+		if (c->n_paused > 0 && c->muxer_is_mplex)
+			break;
 		size_t used = 0;
 		int rc = muxer_feed(c->mux, p + off, n - off, &used, e);
 		if (rc < 0) {
@@ -277,6 +281,7 @@ static void conn_open(struct p2p_conn *c, struct p2p_layer *upgrader, const char
 	} else {
 		c->mux = mplex_new(!c->inbound, &ml);
 		c->muxer_proto = MPLEX_PROTOCOL;
+		c->muxer_is_mplex = true;
 	}
 	mss_free(c->mss);
 	c->mss = NULL;

@@ -93,7 +93,7 @@ static bool str_ok(const uint8_t *p, size_t n)
 void ma_iter_init(ma_iter *it, const uint8_t *ma, size_t n)
 {
 	it->p = ma;
-	it->end = ma + n;
+	it->end = n ? ma + n : ma;
 }
 
 int ma_next(ma_iter *it, ma_comp *c, cg_err *e)

@@ -141,6 +141,7 @@ struct muxc_stream *muxc_add(struct muxc *c, uint64_t id)
 	if (!s)
 		return NULL;
 	s->id = id;
+	s->serial = ++c->next_serial;
 	size_t b = bucket(c, id);
 	s->hnext = c->buckets[b];
 	c->buckets[b] = s;
@@ -160,11 +161,11 @@ void muxc_remove(struct muxc *c, struct muxc_stream *s)
 	stream_free(s);
 }
 
-static void ev_push(struct muxc *c, const struct muxer_event *ev)
+static void ev_push(struct muxc *c, const struct muxer_event *ev, uint64_t serial)
 {
 	if (c->ev_len == c->ev_alloc) {
 		size_t na = c->ev_alloc ? c->ev_alloc * 2 : 64;
-		struct muxer_event *n = malloc(na * sizeof *n);
+		struct muxc_ev *n = malloc(na * sizeof *n);
 		if (!n)
 			return; /* dropping an event under memory exhaustion beats crashing */
 		for (size_t i = 0; i < c->ev_len; i++)
@@ -174,7 +175,7 @@ static void ev_push(struct muxc *c, const struct muxer_event *ev)
 		c->ev_alloc = na;
 		c->ev_head = 0;
 	}
-	c->ev[(c->ev_head + c->ev_len) % c->ev_alloc] = *ev;
+	c->ev[(c->ev_head + c->ev_len) % c->ev_alloc] = (struct muxc_ev){*ev, serial};
 	c->ev_len++;
 }
 
@@ -190,27 +191,28 @@ void muxc_event(struct muxc *c, enum muxer_ev_type t, struct muxc_stream *s, uin
 		s->ev_writable = true;
 	}
 	struct muxer_event ev = {.type = t, .id = s->id, .user = s->user, .code = code, .reason = why};
-	ev_push(c, &ev);
+	ev_push(c, &ev, s->serial);
 }
 
 void muxc_event_session(struct muxc *c, enum muxer_ev_type t, uint32_t code)
 {
 	struct muxer_event ev = {.type = t, .code = code};
-	ev_push(c, &ev);
+	ev_push(c, &ev, 0);
 }
 
 int muxc_poll(struct muxc *c, struct muxer_event *ev)
 {
 	while (c->ev_len) {
-		*ev = c->ev[c->ev_head];
+		uint64_t serial = c->ev[c->ev_head].serial;
+		*ev = c->ev[c->ev_head].ev;
 		c->ev_head = (c->ev_head + 1) % c->ev_alloc;
 		c->ev_len--;
 		if (ev->type == MUXER_EV_RESET || ev->type == MUXER_EV_CLOSED || ev->type == MUXER_EV_GOAWAY ||
 		    ev->type == MUXER_EV_PONG)
 			return 1;
-		/* Stream events for a stream that is gone are stale: drop them. */
+		/* Stream events for a stream that is gone (or an earlier stream with the same id) are stale. */
 		struct muxc_stream *s = muxc_find(c, ev->id);
-		if (!s)
+		if (!s || s->serial != serial)
 			continue;
 		if (ev->type == MUXER_EV_READABLE)
 			s->ev_readable = false;
@@ -230,6 +232,20 @@ bool muxc_can_feed(const struct muxc *c)
 int muxc_out_put(struct muxc *c, const uint8_t *p, size_t n)
 {
 	return muxc_q_append(&c->out, p, n, c->out_hard);
+}
+
+int muxc_out_put2(struct muxc *c, const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+	size_t used = muxc_q_size(&c->out);
+	if (an + bn > c->out_hard || used > c->out_hard - an - bn)
+		return -1;
+	if (muxc_q_append(&c->out, a, an, c->out_hard) != 0)
+		return -1;
+	if (muxc_q_append(&c->out, b, bn, c->out_hard) != 0) {
+		c->out.len -= an; /* the header was the last thing appended */
+		return -1;
+	}
+	return 0;
 }
 
 size_t muxc_out_room(const struct muxc *c)

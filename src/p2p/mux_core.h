@@ -27,6 +27,7 @@ void muxc_q_free(struct muxc_q *q);
 
 struct muxc_stream {
 	uint64_t id;
+	uint64_t serial; /* unique per session: tells a stream from an earlier one with the same id */
 	struct muxc_stream *hnext;
 	void *user;
 	struct muxc_q rq;   /* received, unread */
@@ -42,13 +43,19 @@ struct muxc_stream {
 	uint32_t unacked;     /* bytes read by the application, not yet returned in a window update */
 };
 
+struct muxc_ev {
+	struct muxer_event ev;
+	uint64_t serial; /* of the stream the event is about; 0 for session events */
+};
+
 struct muxc {
 	struct muxer base;
 	struct muxer_limits lim;
 	struct muxc_stream **buckets;
 	size_t nbuckets, count;
-	struct muxer_event *ev;
+	struct muxc_ev *ev;
 	size_t ev_head, ev_len, ev_alloc, ev_soft;
+	uint64_t next_serial;
 	struct muxc_q out;
 	size_t out_hard;
 	bool failed, goaway_local, goaway_remote;
@@ -73,6 +80,8 @@ bool muxc_can_feed(const struct muxc *c);
 
 /* Output. out_put fails (-1) only beyond the hard cap; out_room is what writes may still add. */
 int muxc_out_put(struct muxc *c, const uint8_t *p, size_t n);
+/* Two pieces (a frame header and its payload) appended together or not at all. */
+int muxc_out_put2(struct muxc *c, const uint8_t *a, size_t an, const uint8_t *b, size_t bn);
 size_t muxc_out_room(const struct muxc *c);
 const uint8_t *muxc_out_peek(struct muxc *c, size_t *n);
 /* Consumes sent output; when room opens up again, streams whose writes were short and that can_write()

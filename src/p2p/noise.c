@@ -537,10 +537,10 @@ int noise_hs_feed(noise_hs *hs, const uint8_t *in, size_t n, size_t *consumed, b
 		buf pl;
 		buf_init(&pl, NOISE_MAX_MSG);
 		rc = read_msg(hs, in + off + 2, len, &pl, e);
+		/* The first message carries no libp2p payload (nothing is encrypted yet, so any bytes there
+		 * would be unauthenticated): they are hashed into h as Noise requires, then ignored. */
 		if (!rc && hs->msg > 1)
 			rc = check_payload(hs, pl.data, pl.len, e);
-		else if (!rc && pl.len)
-			rc = cg_fail(e, CG_E_INVALID_ARGUMENT, "noise: unexpected payload in the first message");
 		buf_done(&pl);
 		if (rc)
 			break;

@@ -88,7 +88,7 @@ int pb_get_raw_varint(const uint8_t *p, size_t n, uint64_t *out, cg_err *e)
 void pb_reader_init(pb_reader *r, const uint8_t *p, size_t n)
 {
 	r->p = p;
-	r->end = p + n;
+	r->end = n ? p + n : p; /* (NULL, 0) is a valid empty message; NULL + 0 is not valid C */
 }
 
 static int get_varint(pb_reader *r, uint64_t *v, cg_err *e)

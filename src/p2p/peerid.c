@@ -5,6 +5,7 @@
 
 #include "base/enc.h"
 #include "crypto/hash.h"
+#include "crypto/identity.h"
 #include "p2p/pb.h"
 #include "p2p/varint.h"
 
@@ -86,11 +87,11 @@ int peerid_from_pubkey(peerid *out, const uint8_t *pb, size_t n, cg_err *e)
 
 void peerid_from_ed25519(peerid *out, const uint8_t pk[static 32])
 {
+	/* One encoding of the node-key peer id in the tree: crypto/identity's. */
+	_Static_assert(PEERID_ED25519_LEN <= PEERID_MAX_BYTES, "an Ed25519 peer id must fit a peerid");
 	memset(out, 0, sizeof *out);
-	static const uint8_t pre[] = {MH_IDENTITY, 36, 0x08, 0x01, 0x12, 0x20};
-	memcpy(out->b, pre, sizeof pre);
-	memcpy(out->b + sizeof pre, pk, 32);
-	out->len = (uint8_t)(sizeof pre + 32);
+	peerid_bytes_from_ed25519(pk, out->b);
+	out->len = PEERID_ED25519_LEN;
 }
 
 int peerid_from_bytes(peerid *out, const uint8_t *p, size_t n, cg_err *e)

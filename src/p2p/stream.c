@@ -84,6 +84,8 @@ void p2p_stream_kill(struct p2p_stream *s, const char *reason)
 	if (s->in_mux && c->mux && c->state == CONN_OPEN)
 		muxer_reset(c->mux, s->id, NULL);
 	s->in_mux = false;
+	if (s->paused)
+		c->n_paused--;
 	snprintf(s->reason, sizeof s->reason, "%s", reason ? reason : "");
 	s->cbs.on_data = NULL;
 	s->state = ST_DEAD;
@@ -190,25 +192,31 @@ static void drain_input(struct p2p_stream *s)
 		size_t room = s->state == ST_NEGOTIATING ? MSS_MAX_MSG : sizeof rxbuf;
 		long n = muxer_read(c->mux, s->id, rxbuf, room, &eof, &e);
 		if (n < 0) {
-			p2p_stream_kill(s, e.msg);
+			/* Gone from the muxer: its terminal event (CLOSED or RESET) is queued and ends the stream. */
 			return;
 		}
-		if (n == 0) {
-			if (eof && !s->eof_seen) {
-				s->eof_seen = true;
-				if (s->state == ST_NEGOTIATING) {
-					p2p_stream_kill(s, "stream closed during protocol negotiation");
-					return;
-				}
-				if (s->cbs.on_eof)
-					s->cbs.on_eof(s, s->arg);
-			}
-			return;
-		}
-		if (s->state == ST_OPEN) {
+		if (n > 0 && s->state == ST_OPEN) {
 			deliver(s, rxbuf, (size_t)n);
-			continue;
+			if (!eof)
+				continue;
 		}
+		/* While negotiating, the bytes that came with the end go to the negotiator first: the muxer keeps
+		 * reporting eof on the next read (we have not closed our side, so the stream is still there). */
+		if (eof && !(n > 0 && s->state == ST_NEGOTIATING)) {
+			/* After the last bytes: the stream may be gone from the muxer now; never read it again. */
+			if (s->state == ST_DEAD || s->eof_seen)
+				return;
+			s->eof_seen = true;
+			if (s->state == ST_NEGOTIATING) {
+				p2p_stream_kill(s, "stream closed during protocol negotiation");
+				return;
+			}
+			if (s->cbs.on_eof)
+				s->cbs.on_eof(s, s->arg);
+			return;
+		}
+		if (n == 0)
+			return;
 		/* Negotiating: the negotiator keeps partial messages in `early` until they are complete. */
 		if (buf_append(&s->early, rxbuf, (size_t)n) < 0) {
 			p2p_stream_kill(s, "multistream-select: message too long");
@@ -262,8 +270,18 @@ void p2p_stream_on_mux_event(struct p2p_stream *s, const struct muxer_event *ev)
 		p2p_stream_kill(s, ev->reason ? ev->reason : "reset by peer");
 		break;
 	case MUXER_EV_CLOSED:
+		/* Clean end: every byte was read. The muxer may have dropped the EOF event as stale (the stream
+		 * finished in the same input), so report the end of input here if it was not seen yet. */
 		s->in_mux = false;
-		p2p_stream_kill(s, NULL);
+		if (s->state == ST_OPEN && !s->eof_seen) {
+			s->eof_seen = true;
+			if (s->cbs.on_eof)
+				s->cbs.on_eof(s, s->arg);
+		}
+		if (s->state == ST_NEGOTIATING)
+			p2p_stream_kill(s, "stream closed during protocol negotiation");
+		else
+			p2p_stream_kill(s, NULL);
 		break;
 	default:
 		break;
@@ -370,9 +388,10 @@ void p2p_stream_reset(struct p2p_stream *s, const char *reason)
 
 void p2p_stream_pause(struct p2p_stream *s, bool paused)
 {
-	if (s->paused == paused)
+	if (s->paused == paused || s->state == ST_DEAD)
 		return;
 	s->paused = paused;
+	s->conn->n_paused += paused ? 1 : -1;
 	if (!paused && s->state == ST_OPEN) {
 		s->conn->want_pump = true;
 		p2p_swarm_schedule_reap(s->conn->sw);

@@ -443,6 +443,9 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 			if (c->want_pump && c->state == CONN_OPEN) {
 				c->want_pump = false;
 				p2p_conn_pump(c);
+				/* A resumed reader may unblock input that waits in the socket buffer. */
+				if (c->state == CONN_OPEN)
+					p2p_tcp_kick(c);
 				did = true;
 			}
 			c = next;

@@ -71,6 +71,7 @@ struct p2p_conn {
 	char remote_addr[P2P_ADDR_MAX];
 	char dial_key[P2P_ADDR_MAX];
 	const char *muxer_proto;
+	bool muxer_is_mplex;
 	char reason[200];
 	enum cg_code fail_code;
 	struct event *timer; /* handshake deadline */
@@ -78,6 +79,7 @@ struct p2p_conn {
 	int64_t last_active_ms;
 	struct p2p_stream *streams;
 	int n_streams;
+	int n_paused;        /* open streams whose reader paused: mplex input stops while > 0 */
 	p2p_dial_cb dial_cb;
 	void *dial_arg;
 	struct p2p_conn *reap_next;

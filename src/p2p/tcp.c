@@ -216,6 +216,7 @@ static int dial_sa(struct p2p_conn *c, const struct sockaddr *sa, socklen_t len,
 	if (rc < 0)
 		return rc;
 	p2p_tcp_sa_to_ma(sa, c->remote_addr, sizeof c->remote_addr);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(c->bev, sa, (int)len) != 0)
 		return cg_fail(e, CG_E_UNAVAILABLE, "connect failed");
 	return 0;

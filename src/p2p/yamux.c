@@ -294,7 +294,10 @@ static long y_write(muxer *m, uint64_t id, const uint8_t *p, size_t n, cg_err *e
 		}
 		if (k == 0)
 			break;
-		if (send_hdr(y, YAMUX_DATA, 0, (uint32_t)id, (uint32_t)k) || muxc_out_put(&y->c, p + total, k))
+		uint8_t hb[YAMUX_HDR_LEN];
+		struct yamux_hdr h = {0, YAMUX_DATA, 0, (uint32_t)id, (uint32_t)k};
+		yamux_hdr_encode(hb, &h);
+		if (muxc_out_put2(&y->c, hb, sizeof hb, p + total, k))
 			return cg_fail(e, CG_E_INTERNAL, "yamux: output allocation failed");
 		s->send_window -= (uint32_t)k;
 		total += k;

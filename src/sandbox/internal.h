@@ -100,6 +100,14 @@ const char *sb_stage_name(int stage);
 /* Fixed descriptor numbers inside the child before exec. */
 enum { SB_FD_GO = 3, SB_FD_STATUS = 4, SB_FD_SECCOMP = 5, SB_FD_FIRST_DATA = 6 };
 
+/* Per-entry data the native child needs, computed before clone(): the layout's destinations under the
+ * staging root, and tmpfs mount options and flags. */
+struct sb_native {
+	char **staged;
+	char **opts;
+	unsigned long *mflags;
+};
+
 struct sb_child {
 	enum sandbox_backend backend;
 	/* descriptors in the supervisor's numbering, moved into place by the child */
@@ -108,6 +116,7 @@ struct sb_child {
 	int n_extra;
 	/* native */
 	const struct sb_layout *layout;
+	const struct sb_native *native;
 	const char *stage_root; /* empty host directory the new root is built on */
 	const uint8_t *bpf;
 	size_t bpf_len;
@@ -118,6 +127,7 @@ struct sb_child {
 	uint64_t rl_as, rl_fsize, rl_nproc; /* 0 = leave */
 	uint32_t rl_nofile;
 	/* helper backends: exec this program (already resolved) with these args */
+	bool clear_groups; /* native, supervisor is root: drop the host's supplementary groups */
 	const char *helper;
 	char *const *helper_argv;
 	bool drop_to_nobody;

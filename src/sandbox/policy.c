@@ -491,15 +491,46 @@ out:
 
 static const char *oci_action(uint8_t act)
 {
-	static const char *const n[] = {"SCMP_ACT_ALLOW", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_ERRNO",
+	/* SCMP_ACT_KILL (thread) rather than _KILL_PROCESS: older gVisor knows only the former. */
+	static const char *const n[] = {"SCMP_ACT_ALLOW", "SCMP_ACT_KILL", "SCMP_ACT_ERRNO",
 					"SCMP_ACT_LOG", "SCMP_ACT_TRAP"};
 	return n[act < 5 ? act : 2];
 }
 
+/* jansson integers are signed 64-bit; OCI values are uint64. Values above INT64_MAX become the string
+ * "u64:N", which sandbox_policy_oci_fix() turns back into a bare number in the serialized text. */
+static json_t *u64_json(uint64_t v)
+{
+	if (v <= (uint64_t)INT64_MAX)
+		return json_integer((json_int_t)v);
+	char t[32];
+	snprintf(t, sizeof t, "u64:%llu", (unsigned long long)v);
+	return json_string(t);
+}
+
 static json_t *oci_arg(unsigned idx, const char *op, uint64_t a, uint64_t b)
 {
-	return json_pack("{s:I,s:I,s:I,s:s}", "index", (json_int_t)idx, "value", (json_int_t)a, "valueTwo",
-			 (json_int_t)b, "op", op);
+	return json_pack("{s:I,s:o,s:o,s:s}", "index", (json_int_t)idx, "value", u64_json(a), "valueTwo",
+			 u64_json(b), "op", op);
+}
+
+void sandbox_policy_oci_fix(char *text)
+{
+	char *w = text;
+	for (const char *r = text; *r;) {
+		if (strncmp(r, "\"u64:", 5) == 0) {
+			const char *d = r + 5;
+			size_t n = strspn(d, "0123456789");
+			if (n && d[n] == '"') {
+				memmove(w, d, n);
+				w += n;
+				r = d + n + 1;
+				continue;
+			}
+		}
+		*w++ = *r++;
+	}
+	*w = 0;
 }
 
 json_t *sandbox_policy_oci(const struct sandbox_policy *p)

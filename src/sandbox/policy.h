@@ -55,6 +55,8 @@ void sandbox_policy_free(struct sandbox_policy *p);
 int sandbox_policy_bpf(const struct sandbox_policy *p, uint8_t **prog, size_t *len, cg_err *e);
 /* The same policy as an OCI runtime-spec "linux.seccomp" object (for runsc). Caller decrefs. */
 json_t *sandbox_policy_oci(const struct sandbox_policy *p);
+/* Rewrites the serialized JSON in place so uint64 values above INT64_MAX are plain numbers. */
+void sandbox_policy_oci_fix(char *text);
 /* Whether a syscall (by name) would be allowed unconditionally; for `sandbox check` and tests. */
 int sandbox_policy_action_of(const struct sandbox_policy *p, const char *syscall_name);
 

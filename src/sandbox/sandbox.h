@@ -115,6 +115,21 @@ bool sandbox_backend_available(enum sandbox_backend b, char *path, size_t cap);
  * Runs tiny probes (forks). Caller decrefs. */
 json_t *sandbox_check(void);
 
+/* Defaults for runs that do not say otherwise: the config section "sandbox" of config.json
+ *   {"backend": "native", "memory": "512M", "cpus": "1", "pids": 256, "timeout": "60s", "disk": "64M",
+ *    "output_cap": "1M", "nofile": 256}
+ * All keys optional; unknown keys and bad values are E_INVALID_ARGUMENT naming "sandbox.<key>". */
+struct sandbox_defaults {
+	enum sandbox_backend backend;
+	uint64_t mem_bytes, disk_bytes, timeout_ms;
+	uint32_t cpu_millis, pids, nofile;
+	size_t out_cap;
+};
+void sandbox_defaults_init(struct sandbox_defaults *d); /* the values shown above */
+int sandbox_config_parse(json_t *section, struct sandbox_defaults *d, cg_err *e);
+/* Fills the spec's unset (zero) limits and, when backend_unset, its backend. */
+void sandbox_defaults_apply(const struct sandbox_defaults *d, struct sandbox_spec *s, bool backend_unset);
+
 /* Parsers for limits given by people (CLI flags, config). 0 or -1 (with e set). */
 int sandbox_parse_size(const char *s, uint64_t *out, cg_err *e);      /* "512M", "1g", "4096", "2KiB" */
 int sandbox_parse_duration(const char *s, uint64_t *ms, cg_err *e);   /* "10s", "500ms", "2m", "1h", "3" (s) */

@@ -113,13 +113,16 @@ function serveEcho (stream, conn, dieAfter) {
     try {
       if (!stream.send(evt.data) && canPause) {
         stream.pause()
-        stream.onDrain().then(() => stream.resume(), () => {})
+        // resume() throws once the connection is gone: that only ends this echo.
+        stream.onDrain().then(() => { try { stream.resume() } catch {} }, () => {})
       }
     } catch (err) {
       stream.abort(err)
     }
   })
-  stream.addEventListener('remoteCloseWrite', () => {
+  // 'end' (not 'remoteCloseWrite'): it fires after the last buffered message was delivered, so nothing is
+  // sent after our close.
+  stream.addEventListener('end', () => {
     stream.close().catch(() => {})
   })
 }
@@ -143,7 +146,7 @@ async function echoOnce (conn, data, chunk = 65536) {
       if (evt.error) reject(evt.error)
       else resolve()
     })
-    stream.addEventListener('remoteCloseWrite', () => resolve())
+    stream.addEventListener('end', () => resolve())
   })
   for (let off = 0; off < data.length; off += chunk) {
     if (!stream.send(data.subarray(off, off + chunk))) await stream.onDrain()
@@ -290,7 +293,10 @@ async function runBenchDial (opts) {
 }
 
 const opts = parseArgs(process.argv.slice(2))
-process.on('unhandledRejection', fail)
+process.on('unhandledRejection', (err) => {
+  process.stderr.write('unhandled rejection: ' + (err?.stack ?? err) + '\n')
+  fail(err)
+})
 if (opts.mode === 'listen' || opts.mode === 'bench-listen') runListen(opts).catch(fail)
 else if (opts.mode === 'dial') runDial(opts).catch(fail)
 else if (opts.mode === 'bench-dial') runBenchDial(opts).catch(fail)

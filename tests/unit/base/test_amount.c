@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -11,8 +12,7 @@
 #include "base/amount.h"
 
 static const char MAX[] = "115792089237316195423570985008687907853269984665640564039457584007913129639935";
-static const char MAX_PLUS_1[] =
-	"115792089237316195423570985008687907853269984665640564039457584007913129639936";
+static const char MAX_PLUS_1[] = "115792089237316195423570985008687907853269984665640564039457584007913129639936";
 
 static void t_parse(void **s)
 {
@@ -27,8 +27,19 @@ static void t_parse(void **s)
 	for (int i = 0; i < 4; i++)
 		assert_true(v.w[i] == UINT64_MAX);
 	/* rejected: empty, sign, leading zeros, spaces, non-digits, 2^256, too long */
-	const char *bad[] = {"",   "-1",   "+1",   "00",  "01",      " 1",     "1 ", "1.0", "1e3",
-			     "0x1", "١", MAX_PLUS_1, "999999999999999999999999999999999999999999999999999999999999999999999999999999"};
+	const char *bad[] = {"",
+	                     "-1",
+	                     "+1",
+	                     "00",
+	                     "01",
+	                     " 1",
+	                     "1 ",
+	                     "1.0",
+	                     "1e3",
+	                     "0x1",
+	                     "١",
+	                     MAX_PLUS_1,
+	                     "999999999999999999999999999999999999999999999999999999999999999999999999999999"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(u256_parse(bad[i], &v), -1);
 	assert_int_equal(u256_parse(NULL, &v), -1);
@@ -63,9 +74,16 @@ static void t_lenient_and_hex(void **s)
 static void t_format_roundtrip(void **s)
 {
 	(void)s;
-	const char *vals[] = {"0", "1", "9", "10", "9999999999999999999", "10000000000000000000",
-			      "18446744073709551615", "18446744073709551616", "1000000000000000000000000000000000000001",
-			      MAX};
+	const char *vals[] = {"0",
+	                      "1",
+	                      "9",
+	                      "10",
+	                      "9999999999999999999",
+	                      "10000000000000000000",
+	                      "18446744073709551615",
+	                      "18446744073709551616",
+	                      "1000000000000000000000000000000000000001",
+	                      MAX};
 	char out[80];
 	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
 		u256 v;
@@ -83,7 +101,7 @@ static void t_add_sub(void **s)
 	assert_string_equal(out, "18446744073709551616"); /* carry across a limb */
 	assert_int_equal(amount_add(MAX, "0", out), 0);
 	assert_string_equal(out, MAX);
-	strcpy(out, "unchanged");
+	snprintf(out, sizeof out, "unchanged");
 	assert_int_equal(amount_add(MAX, "1", out), -1); /* overflow */
 	assert_string_equal(out, "unchanged");
 	assert_int_equal(amount_sub("18446744073709551616", "1", out), 0);
@@ -106,9 +124,8 @@ static void t_mul_div(void **s)
 	(void)s;
 	char out[80];
 	/* 2^128 * 2^127 = 2^255 fits; * 2 more overflows */
-	assert_int_equal(amount_mul("340282366920938463463374607431768211456",
-				    "170141183460469231731687303715884105728", out),
-			 0);
+	assert_int_equal(
+	    amount_mul("340282366920938463463374607431768211456", "170141183460469231731687303715884105728", out), 0);
 	assert_string_equal(out, "57896044618658097711785492504343953926634992332820282019728792003956564819968");
 	assert_int_equal(amount_mul(out, "2", out), -1);
 	assert_int_equal(amount_mul(MAX, "1", out), 0);
@@ -169,8 +186,8 @@ static void t_cmp_be(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(t_parse),	    cmocka_unit_test(t_lenient_and_hex), cmocka_unit_test(t_format_roundtrip),
-		cmocka_unit_test(t_add_sub),    cmocka_unit_test(t_mul_div),	     cmocka_unit_test(t_cmp_be),
+	    cmocka_unit_test(t_parse),   cmocka_unit_test(t_lenient_and_hex), cmocka_unit_test(t_format_roundtrip),
+	    cmocka_unit_test(t_add_sub), cmocka_unit_test(t_mul_div),         cmocka_unit_test(t_cmp_be),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

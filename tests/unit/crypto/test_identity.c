@@ -187,10 +187,12 @@ static void t_keyfile_malformed(void **s)
 	snprintf(p, sizeof p, "%s/bad.key", dir);
 	struct node_key k;
 	cg_err e;
-	const char *bad[] = {"", "ed25519:", "ed25519:zz61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60\n",
-			     "ed25519:9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f6\n",
-			     "secp256k1:9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60\n",
-			     "ed25519:9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60\n\n"};
+	const char *bad[] = {"",
+	                     "ed25519:",
+	                     "ed25519:zz61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60\n",
+	                     "ed25519:9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f6\n",
+	                     "secp256k1:9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60\n",
+	                     "ed25519:9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60\n\n"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		write_file(p, bad[i], 0600);
 		assert_int_equal(node_key_load(p, true, &k, &e), -CG_E_INVALID_ARGUMENT);
@@ -240,12 +242,12 @@ static void t_keyfile_create_conflict(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(t_rfc8032_test1),
-		cmocka_unit_test(t_generate_sign),
-		cmocka_unit_test(t_peerid),
-		cmocka_unit_test_setup_teardown(t_keyfile, setup_dir, teardown_dir),
-		cmocka_unit_test_setup_teardown(t_keyfile_malformed, setup_dir, teardown_dir),
-		cmocka_unit_test_setup_teardown(t_keyfile_create_conflict, setup_dir, teardown_dir),
+	    cmocka_unit_test(t_rfc8032_test1),
+	    cmocka_unit_test(t_generate_sign),
+	    cmocka_unit_test(t_peerid),
+	    cmocka_unit_test_setup_teardown(t_keyfile, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(t_keyfile_malformed, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(t_keyfile_create_conflict, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <math.h>
 
 #include "crypto/hash.h"
 #include "crypto/jcs.h"
@@ -41,34 +42,39 @@ static void t_reference_testdata(void **s)
 {
 	(void)s;
 	canon_eq("{\n  \"1\": {\"f\": {\"f\": \"hi\",\"F\": 5} ,\"\\n\": 56.0},\n  \"10\": { },\n  \"\": \"empty\",\n"
-		 "  \"a\": { },\n  \"111\": [ { } ],\n  \"A\": { }\n}",
-		 "{\"\":\"empty\",\"1\":{\"\\n\":56,\"f\":{\"F\":5,\"f\":\"hi\"}},\"10\":{},\"111\":[{}],\"A\":{},\"a\":{}}");
+	         "  \"a\": { },\n  \"111\": [ { } ],\n  \"A\": { }\n}",
+	         "{\"\":\"empty\",\"1\":{\"\\n\":56,\"f\":{\"F\":5,\"f\":\"hi\"}},\"10\":{},\"111\":[{}],\"A\":{},"
+	         "\"a\":{}}");
 	/* keys sorted by UTF-16 code units: U+1F602 (surrogates D83D DE02) sorts before U+FB33 */
-	canon_eq("{\"\\u20ac\": \"Euro Sign\", \"1\": \"One\", \"\\u0080\": \"Control\\u007f\", \"\\ud83d\\ude02\": "
-		 "\"Smiley\", \"\\u00f6\": \"Latin Small Letter O With Diaeresis\", \"\\ufb33\": \"Hebrew Letter Dalet "
-		 "With Dagesh\", \"</script>\": \"Browser Challenge\"}",
-		 "{\"1\":\"One\",\"</script>\":\"Browser Challenge\",\"\xc2\x80\":\"Control\x7f\",\"\xc3\xb6\":\"Latin Small "
-		 "Letter O With Diaeresis\",\"\xe2\x82\xac\":\"Euro Sign\",\"\xf0\x9f\x98\x82\":\"Smiley\",\"\xef\xac\xb3\":"
-		 "\"Hebrew Letter Dalet With Dagesh\"}");
+	canon_eq(
+	    "{\"\\u20ac\": \"Euro Sign\", \"1\": \"One\", \"\\u0080\": \"Control\\u007f\", \"\\ud83d\\ude02\": "
+	    "\"Smiley\", \"\\u00f6\": \"Latin Small Letter O With Diaeresis\", \"\\ufb33\": \"Hebrew Letter Dalet "
+	    "With Dagesh\", \"</script>\": \"Browser Challenge\"}",
+	    "{\"1\":\"One\",\"</script>\":\"Browser Challenge\",\"\xc2\x80\":\"Control\x7f\",\"\xc3\xb6\":\"Latin "
+	    "Small "
+	    "Letter O With Diaeresis\",\"\xe2\x82\xac\":\"Euro Sign\",\"\xf0\x9f\x98\x82\":\"Smiley\",\"\xef\xac\xb3\":"
+	    "\"Hebrew Letter Dalet With Dagesh\"}");
 	canon_eq("{\"numbers\": [1E30, 4.50, 333333333.33333329, 2e-3, 0.000000000000000000000000001],"
-		 "\"escaping\": \"\\u20ac$\\u000F\\u000aA'\\u0042\\u0022\\u005c\\\\\\\"\\/\","
-		 "\"literals\": [null, true, false]}",
-		 "{\"escaping\":\"\xe2\x82\xac$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\",\"literals\":[null,true,false],"
-		 "\"numbers\":[1e+30,4.5,333333333.3333333,0.002,1e-27]}");
+	         "\"escaping\": \"\\u20ac$\\u000F\\u000aA'\\u0042\\u0022\\u005c\\\\\\\"\\/\","
+	         "\"literals\": [null, true, false]}",
+	         "{\"escaping\":\"\xe2\x82\xac$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\",\"literals\":[null,true,false],"
+	         "\"numbers\":[1e+30,4.5,333333333.3333333,0.002,1e-27]}");
 	/* locale-independent ordering */
 	canon_eq("{\"peach\": \"This sorting order\", \"p\\u00e9ch\\u00e9\": \"is wrong according to French\", "
-		 "\"p\\u00eache\": \"but canonicalization MUST\", \"sin\": \"ingnore locale\"}",
-		 "{\"peach\":\"This sorting order\",\"p\xc3\xa9\x63h\xc3\xa9\":\"is wrong according to French\","
-		 "\"p\xc3\xaa\x63he\":\"but canonicalization MUST\",\"sin\":\"ingnore locale\"}");
+	         "\"p\\u00eache\": \"but canonicalization MUST\", \"sin\": \"ingnore locale\"}",
+	         "{\"peach\":\"This sorting order\",\"p\xc3\xa9\x63h\xc3\xa9\":\"is wrong according to French\","
+	         "\"p\xc3\xaa\x63he\":\"but canonicalization MUST\",\"sin\":\"ingnore locale\"}");
 	/* no Unicode normalization */
-	canon_eq("{\"Unnormalized Unicode\":\"\\u1e0d\\u0307\"}", "{\"Unnormalized Unicode\":\"\xe1\xb8\x8d\xcc\x87\"}");
+	canon_eq("{\"Unnormalized Unicode\":\"\\u1e0d\\u0307\"}",
+	         "{\"Unnormalized Unicode\":\"\xe1\xb8\x8d\xcc\x87\"}");
 }
 
 static void t_strings(void **s)
 {
 	(void)s;
 	/* short escapes, \u00xx lower case for other controls, "/" and DEL and U+2028 literal */
-	canon_eq("\"\\b\\f\\n\\r\\t\\u0001\\u001F\\u007f/\\u2028\"", "\"\\b\\f\\n\\r\\t\\u0001\\u001f\x7f/\xe2\x80\xa8\"");
+	canon_eq("\"\\b\\f\\n\\r\\t\\u0001\\u001F\\u007f/\\u2028\"",
+	         "\"\\b\\f\\n\\r\\t\\u0001\\u001f\x7f/\xe2\x80\xa8\"");
 	canon_eq("\"a\\u0000b\"", "\"a\\u0000b\"");
 	canon_eq("[]", "[]");
 	canon_eq("{}", "{}");
@@ -84,30 +90,30 @@ static void t_numbers_appendix_b(void **s)
 		uint64_t bits;
 		const char *want;
 	} v[] = {
-		{0x0000000000000000, "0"},
-		{0x8000000000000000, "0"},
-		{0x0000000000000001, "5e-324"},
-		{0x8000000000000001, "-5e-324"},
-		{0x7fefffffffffffff, "1.7976931348623157e+308"},
-		{0xffefffffffffffff, "-1.7976931348623157e+308"},
-		{0x4340000000000000, "9007199254740992"},
-		{0xc340000000000000, "-9007199254740992"},
-		{0x4430000000000000, "295147905179352830000"},
-		{0x44b52d02c7e14af5, "9.999999999999997e+22"},
-		{0x44b52d02c7e14af6, "1e+23"},
-		{0x44b52d02c7e14af7, "1.0000000000000001e+23"},
-		{0x444b1ae4d6e2ef4e, "999999999999999700000"},
-		{0x444b1ae4d6e2ef4f, "999999999999999900000"},
-		{0x444b1ae4d6e2ef50, "1e+21"},
-		{0x3eb0c6f7a0b5ed8c, "9.999999999999997e-7"},
-		{0x3eb0c6f7a0b5ed8d, "0.000001"},
-		{0x41b3de4355555553, "333333333.3333332"},
-		{0x41b3de4355555554, "333333333.33333325"},
-		{0x41b3de4355555555, "333333333.3333333"},
-		{0x41b3de4355555556, "333333333.3333334"},
-		{0x41b3de4355555557, "333333333.33333343"},
-		{0xbecbf647612f3696, "-0.0000033333333333333333"},
-		{0x43143ff3c1cb0959, "1424953923781206.2"},
+	    {0x0000000000000000, "0"},
+	    {0x8000000000000000, "0"},
+	    {0x0000000000000001, "5e-324"},
+	    {0x8000000000000001, "-5e-324"},
+	    {0x7fefffffffffffff, "1.7976931348623157e+308"},
+	    {0xffefffffffffffff, "-1.7976931348623157e+308"},
+	    {0x4340000000000000, "9007199254740992"},
+	    {0xc340000000000000, "-9007199254740992"},
+	    {0x4430000000000000, "295147905179352830000"},
+	    {0x44b52d02c7e14af5, "9.999999999999997e+22"},
+	    {0x44b52d02c7e14af6, "1e+23"},
+	    {0x44b52d02c7e14af7, "1.0000000000000001e+23"},
+	    {0x444b1ae4d6e2ef4e, "999999999999999700000"},
+	    {0x444b1ae4d6e2ef4f, "999999999999999900000"},
+	    {0x444b1ae4d6e2ef50, "1e+21"},
+	    {0x3eb0c6f7a0b5ed8c, "9.999999999999997e-7"},
+	    {0x3eb0c6f7a0b5ed8d, "0.000001"},
+	    {0x41b3de4355555553, "333333333.3333332"},
+	    {0x41b3de4355555554, "333333333.33333325"},
+	    {0x41b3de4355555555, "333333333.3333333"},
+	    {0x41b3de4355555556, "333333333.3333334"},
+	    {0x41b3de4355555557, "333333333.33333343"},
+	    {0xbecbf647612f3696, "-0.0000033333333333333333"},
+	    {0x43143ff3c1cb0959, "1424953923781206.2"},
 	};
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
 		double d;
@@ -117,8 +123,9 @@ static void t_numbers_appendix_b(void **s)
 		assert_string_equal(out, v[i].want);
 	}
 	char out[32];
-	assert_int_equal(jcs_format_double(1.0 / 0.0, out), -1);
-	assert_int_equal(jcs_format_double(0.0 / 0.0, out), -1);
+	assert_int_equal(jcs_format_double(INFINITY, out), -1);
+	assert_int_equal(jcs_format_double(-INFINITY, out), -1);
+	assert_int_equal(jcs_format_double(NAN, out), -1);
 }
 
 static void t_numbers_es_vectors(void **s)
@@ -157,8 +164,23 @@ static void t_integers(void **s)
 {
 	(void)s;
 	canon_eq("[0,-0,1,-1,9007199254740992,-9007199254740992,1e2,100.0,-0.0]",
-		 "[0,0,1,-1,9007199254740992,-9007199254740992,100,100,0]");
-	/* beyond 2^53 a JavaScript peer would hash a different number: refused */
+	         "[0,0,1,-1,9007199254740992,-9007199254740992,100,100,0]");
+	/* beyond 2^53: accepted when ECMAScript prints the same integer */
+	json_t *big = json_pack("[I,I,I]", (json_int_t)9007199254740994LL, (json_int_t)1000000000000000000LL,
+	                        (json_int_t)(-9007199254740317000LL));
+	cg_err e0;
+	char *bs = jcs_canonicalize(big, &e0);
+	assert_string_equal(bs, "[9007199254740994,1000000000000000000,-9007199254740317000]");
+	free(bs);
+	json_decref(big);
+	/* 2^60 is an exact double but String(2**60) is "1152921504606847000": refused, not rewritten */
+	big = json_integer(1152921504606846976LL);
+	assert_null(jcs_canonicalize(big, &e0));
+	assert_non_null(strstr(e0.msg, "1152921504606847000"));
+	json_decref(big);
+	/* the text of a big real reads back as an integer, which canonicalizes to the same text */
+	canon_eq("[1e18,9.007199254740317e18]", "[1000000000000000000,9007199254740317000]");
+	/* 2^53 + 1 would be hashed as 2^53 by a JavaScript peer: refused */
 	json_t *v = json_loads("{\"a\":9007199254740993}", 0, NULL);
 	cg_err e;
 	assert_null(jcs_canonicalize(v, &e));
@@ -166,6 +188,10 @@ static void t_integers(void **s)
 	json_decref(v);
 	v = json_integer(-9007199254740993LL);
 	assert_null(jcs_canonicalize(v, &e));
+	json_decref(v);
+	v = json_integer(9223372036854775807LL); /* rounds up to 2^63 */
+	assert_null(jcs_canonicalize(v, &e));
+	assert_non_null(strstr(e.msg, "9223372036854775807"));
 	json_decref(v);
 }
 
@@ -182,7 +208,7 @@ static void t_errors_and_hash(void **s)
 	json_object_set_new_nocheck(v, "\xed\xa0\x80", json_true()); /* UTF-8 encoded surrogate */
 	assert_null(jcs_canonicalize(v, &e));
 	json_decref(v);
-	v = json_real(1.0 / 0.0);
+	v = json_real(INFINITY);
 	if (v) { /* jansson refuses non-finite reals; if it ever accepts one we must */
 		assert_null(jcs_canonicalize(v, &e));
 		json_decref(v);
@@ -220,9 +246,9 @@ static void t_errors_and_hash(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(t_reference_testdata), cmocka_unit_test(t_strings),
-		cmocka_unit_test(t_numbers_appendix_b), cmocka_unit_test(t_numbers_es_vectors),
-		cmocka_unit_test(t_integers),		cmocka_unit_test(t_errors_and_hash),
+	    cmocka_unit_test(t_reference_testdata), cmocka_unit_test(t_strings),
+	    cmocka_unit_test(t_numbers_appendix_b), cmocka_unit_test(t_numbers_es_vectors),
+	    cmocka_unit_test(t_integers),           cmocka_unit_test(t_errors_and_hash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

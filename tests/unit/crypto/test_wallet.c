@@ -20,8 +20,8 @@
 static const char SK_HEX[] = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
 static const char ADDR[] = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23";
 static const char SIG_SOME_DATA[] =
-	"0xb91467e570a6466aa9e9876cbcd013baba02900b8979d43fe208a4a4f339f5fd6007e74cd82e037b800186422fc2da167c747ef0"
-	"45e5d18a5f5d4300f8e1a0291c";
+    "0xb91467e570a6466aa9e9876cbcd013baba02900b8979d43fe208a4a4f339f5fd6007e74cd82e037b800186422fc2da167c747ef0"
+    "45e5d18a5f5d4300f8e1a0291c";
 
 static void unhex(uint8_t *out, size_t n, const char *h)
 {
@@ -70,10 +70,11 @@ static void t_eip55(void **s)
 {
 	(void)s;
 	/* EIP-55 "Test Cases": all caps, all lower, normal — each is its own checksum form */
-	const char *cases[] = {"0x52908400098527886E0F7030069857D2E4169EE7", "0x8617E340B3D01FA5F11F306F4090FD50E238070D",
-			       "0xde709f2102306220921060314715629080e2fb77", "0x27b1fdb04752bbc536007a920d24acb045561c26",
-			       "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
-			       "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB", "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb"};
+	const char *cases[] = {
+	    "0x52908400098527886E0F7030069857D2E4169EE7", "0x8617E340B3D01FA5F11F306F4090FD50E238070D",
+	    "0xde709f2102306220921060314715629080e2fb77", "0x27b1fdb04752bbc536007a920d24acb045561c26",
+	    "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+	    "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB", "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb"};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		uint8_t a[20];
 		char out[43];
@@ -88,10 +89,15 @@ static void t_eip55(void **s)
 	assert_int_equal(eth_address_parse("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", a, &e), 0);
 	assert_int_equal(eth_address_parse("0x5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED", a, &e), 0);
 	/* one flipped letter in a mixed-case address is a checksum error */
-	assert_int_equal(eth_address_parse("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD", a, &e), -CG_E_INVALID_ARGUMENT);
+	assert_int_equal(eth_address_parse("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD", a, &e),
+	                 -CG_E_INVALID_ARGUMENT);
 	assert_non_null(strstr(e.msg, "checksum"));
-	const char *bad[] = {"", "0x", "5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAe",
-			     "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAedd", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeg"};
+	const char *bad[] = {"",
+	                     "0x",
+	                     "5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+	                     "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAe",
+	                     "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAedd",
+	                     "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeg"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(eth_address_parse(bad[i], a, &e), -CG_E_INVALID_ARGUMENT);
 	assert_int_equal(eth_address_parse(NULL, a, &e), -CG_E_INVALID_ARGUMENT);
@@ -230,8 +236,8 @@ static void t_wallet_file(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(t_web3js_vector), cmocka_unit_test(t_eip55),	    cmocka_unit_test(t_recover_forms),
-		cmocka_unit_test(t_sign_roundtrip), cmocka_unit_test(t_wallet_file),
+	    cmocka_unit_test(t_web3js_vector),  cmocka_unit_test(t_eip55),       cmocka_unit_test(t_recover_forms),
+	    cmocka_unit_test(t_sign_roundtrip), cmocka_unit_test(t_wallet_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

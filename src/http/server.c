@@ -1,0 +1,1095 @@
+/* http/server — routing, limits, auth, replies and streaming on top of libevent's evhttp (2.1).
+ *
+ * evhttp 2.1 has no hook before a request is fully read, so the server tracks connections itself:
+ *  - evhttp_set_bevcb lets us create each connection's bufferevent. An event activated right there runs
+ *    after evhttp has built the connection (same loop pass, before any I/O on it) and "adopts" it: the
+ *    bufferevent's callback argument is the evhttp_connection, so we can set its close callback and count
+ *    it (connection cap).
+ *  - an evbuffer callback on the bufferevent's input sees every byte as it arrives; a tiny automaton finds
+ *    the blank line that ends a header block, which switches the deadline from header to body timeout.
+ *  - the request callback, the request's on_complete callback and the connection's close callback give
+ *    the rest of the lifecycle.
+ * Ownership of evhttp_request objects (libevent 2.1 http.c): after a reply call libevent frees the request
+ * once written; if the client goes away before we replied, libevent detaches the request from the
+ * connection and leaves it to us (we free it); if it goes away after we replied, libevent frees it. */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sodium.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "crypto/hash.h"
+#include "rpc/rpc.h"
+
+#define CONN_BUCKETS 1024
+#define MAX_LISTENERS 4
+#define MAX_HEADERS_SIZE (64 * 1024)
+#define BACKSTOP_TIMEOUT_S 120 /* evhttp's own idle read/write timeout: slow readers of responses */
+
+enum phase { PH_ADOPT, PH_WAIT, PH_HEADERS, PH_BODY, PH_HANDLER };
+
+struct route {
+	char *path;
+	size_t plen;
+	unsigned methods, flags;
+	size_t cap;
+	http_handler_fn fn;
+	void *arg;
+};
+
+struct conn {
+	struct http_server *s;
+	struct evhttp_connection *evcon;
+	struct bufferevent *bev;
+	struct evbuffer_cb_entry *incb;
+	struct event *timer;
+	enum phase phase;
+	int nl; /* header-end automaton: consecutive line ends seen */
+	struct http_req *req;
+	struct conn *hnext;         /* hash chain by evcon */
+	struct conn *prev, *next;   /* all adopted connections */
+	struct conn *pnext;         /* not yet adopted */
+};
+
+struct http_req {
+	struct http_server *s;
+	struct evhttp_request *ev; /* NULL once the client is gone and libevent's object is released */
+	struct conn *c;
+	const struct route *route;
+	const char *label;
+	char *path;
+	struct evkeyvalq query;
+	bool query_parsed;
+	unsigned mbit;
+	int status;
+	bool finished, gone, admin, streaming;
+	int64_t t0_us;
+	http_close_fn on_close;
+	void *close_arg;
+	char peer[64];
+};
+
+struct http_server {
+	struct event_base *base;
+	struct evhttp *http;
+	struct http_server_opts o;
+	struct route *routes;
+	size_t nroutes, aroutes;
+	struct evhttp_bound_socket *bound[MAX_LISTENERS];
+	int nbound;
+	struct conn *bucket[CONN_BUCKETS];
+	struct conn *conns;   /* adopted, doubly linked */
+	struct conn *pending; /* created in bevcb, adoption event not yet run */
+	int nconns, inflight;
+	uint8_t admin_hash[32];
+	bool have_admin;
+	bool draining;
+	struct event *drain_timer;
+	http_drained_fn drained;
+	void *drained_arg;
+	struct metric *m_req, *m_dur, *m_rej, *m_timeout;
+};
+
+static const struct {
+	unsigned bit;
+	enum evhttp_cmd_type cmd;
+	const char *name;
+} methods[] = {
+	{HTTP_GET, EVHTTP_REQ_GET, "GET"},       {HTTP_POST, EVHTTP_REQ_POST, "POST"},
+	{HTTP_PUT, EVHTTP_REQ_PUT, "PUT"},       {HTTP_DELETE, EVHTTP_REQ_DELETE, "DELETE"},
+	{HTTP_HEAD, EVHTTP_REQ_HEAD, "HEAD"},    {HTTP_OPTIONS, EVHTTP_REQ_OPTIONS, "OPTIONS"},
+	{HTTP_PATCH, EVHTTP_REQ_PATCH, "PATCH"},
+};
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void req_release(struct http_req *r);
+
+/* ---------------------------------------------------------------- connection tracking */
+
+static size_t conn_hash(const void *evcon)
+{
+	return ((uintptr_t)evcon >> 4) % CONN_BUCKETS;
+}
+
+static struct conn *conn_find(struct http_server *s, struct evhttp_connection *evcon)
+{
+	for (struct conn *c = s->bucket[conn_hash(evcon)]; c; c = c->hnext)
+		if (c->evcon == evcon)
+			return c;
+	return NULL;
+}
+
+static void conn_unlink(struct conn *c)
+{
+	struct http_server *s = c->s;
+	struct conn **pp = &s->bucket[conn_hash(c->evcon)];
+	while (*pp && *pp != c)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = c->hnext;
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (s->conns == c)
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+}
+
+static void conn_arm(struct conn *c, int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(c->timer, &tv);
+}
+
+static void check_drained(struct http_server *s);
+
+/* evhttp is about to free the connection (client gone, timeout, Connection: close, server free). */
+static void conn_close_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct conn *c = arg;
+	struct http_server *s = c->s;
+	(void)evcon;
+	conn_unlink(c);
+	if (c->incb)
+		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->incb);
+	event_free(c->timer);
+	struct http_req *r = c->req;
+	free(c);
+	if (r) {
+		r->c = NULL;
+		if (r->ev) {
+			/* Detached by libevent (client left before our reply): ours to free. Otherwise libevent frees
+			 * it together with the connection. */
+			if (!r->finished && evhttp_request_get_connection(r->ev) == NULL)
+				evhttp_request_free(r->ev);
+			r->ev = NULL;
+		}
+		if (r->finished) {
+			req_release(r);
+		} else {
+			r->gone = true;
+			if (r->on_close) {
+				http_close_fn cb = r->on_close;
+				r->on_close = NULL;
+				cb(r, r->close_arg); /* may finish (and free) r */
+			}
+		}
+	}
+	check_drained(s);
+}
+
+/* Watches input bytes for the end of the header block (a line end, optional CR, line end). */
+static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+	if (info->n_added == 0 || (c->phase != PH_WAIT && c->phase != PH_HEADERS))
+		return;
+	if (c->phase == PH_WAIT) {
+		c->phase = PH_HEADERS;
+		c->nl = 0;
+		conn_arm(c, c->s->o.header_timeout_ms);
+	}
+	size_t len = evbuffer_get_length(buf);
+	size_t off = info->n_added < len ? len - info->n_added : 0;
+	struct evbuffer_ptr pos;
+	if (evbuffer_ptr_set(buf, &pos, off, EVBUFFER_PTR_SET) < 0)
+		return;
+	while (off < len) {
+		struct evbuffer_iovec v[4];
+		int nv = evbuffer_peek(buf, (ev_ssize_t)(len - off), &pos, v, 4);
+		if (nv <= 0)
+			return;
+		for (int i = 0; i < nv && i < 4; i++) {
+			const unsigned char *p = v[i].iov_base;
+			size_t n = v[i].iov_len;
+			if (n > len - off)
+				n = len - off;
+			for (size_t k = 0; k < n; k++) {
+				if (p[k] == '\n') {
+					/* The first line end of a request may follow an empty line (RFC 9112 §2.2). */
+					if (++c->nl == 2) {
+						c->phase = PH_BODY;
+						conn_arm(c, c->s->o.body_timeout_ms);
+						return;
+					}
+				} else if (p[k] != '\r') {
+					c->nl = 0;
+				}
+			}
+			off += n;
+			if (evbuffer_ptr_set(buf, &pos, n, EVBUFFER_PTR_ADD) < 0)
+				return;
+		}
+	}
+}
+
+static void conn_adopt(struct conn *c)
+{
+	struct http_server *s = c->s;
+	/* unlink from pending */
+	struct conn **pp = &s->pending;
+	while (*pp && *pp != c)
+		pp = &(*pp)->pnext;
+	if (*pp)
+		*pp = c->pnext;
+
+	bufferevent_data_cb rcb = NULL;
+	bufferevent_event_cb ecb = NULL;
+	void *cbarg = NULL;
+	bufferevent_getcb(c->bev, &rcb, NULL, &ecb, &cbarg);
+	struct evhttp_connection *evcon = cbarg;
+	bool alive = rcb != NULL && evcon && evhttp_connection_get_bufferevent(evcon) == c->bev;
+	struct bufferevent *bev = c->bev;
+	if (!alive) {
+		/* evhttp gave up on the connection before we saw it (allocation failure). */
+		event_free(c->timer);
+		free(c);
+		bufferevent_decref(bev);
+		return;
+	}
+	if (s->nconns >= s->o.max_connections || s->draining) {
+		metrics_add(s->m_rej, 1);
+		log_debug("http", "connection refused", "reason=%s", s->draining ? "draining" : "connection cap");
+		event_free(c->timer);
+		free(c);
+		bufferevent_decref(bev);
+		evhttp_connection_free(evcon);
+		return;
+	}
+	c->evcon = evcon;
+	size_t h = conn_hash(evcon);
+	c->hnext = s->bucket[h];
+	s->bucket[h] = c;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+	evhttp_connection_set_closecb(evcon, conn_close_cb, c);
+	c->incb = evbuffer_add_cb(bufferevent_get_input(bev), conn_input_cb, c);
+	c->phase = PH_WAIT;
+	conn_arm(c, s->o.header_timeout_ms);
+	bufferevent_decref(bev);
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	(void)fd;
+	(void)what;
+	if (c->phase == PH_ADOPT) {
+		conn_adopt(c);
+		return;
+	}
+	if (c->phase == PH_HANDLER)
+		return;
+	const char *phase = c->phase == PH_BODY ? "body" : c->phase == PH_HEADERS ? "headers" : "idle";
+	if (c->phase != PH_WAIT) {
+		metrics_add(c->s->m_timeout, 1, phase);
+		log_info("http", "slow client closed", "phase=%s", phase);
+	}
+	evhttp_connection_free(c->evcon); /* runs conn_close_cb, which frees c */
+}
+
+static struct bufferevent *bev_cb(struct event_base *base, void *arg)
+{
+	struct http_server *s = arg;
+	struct conn *c = calloc(1, sizeof *c);
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!c || !bev) {
+		free(c);
+		return bev; /* evhttp still works, untracked */
+	}
+	c->s = s;
+	c->bev = bev;
+	c->phase = PH_ADOPT;
+	c->timer = evtimer_new(base, conn_timer_cb, c);
+	if (!c->timer) {
+		free(c);
+		return bev;
+	}
+	/* Keep the bufferevent alive until adoption even if evhttp drops the connection at once. */
+	bufferevent_incref(bev);
+	c->pnext = s->pending;
+	s->pending = c;
+	event_active(c->timer, EV_TIMEOUT, 1);
+	return bev;
+}
+
+/* ---------------------------------------------------------------- server */
+
+static double gauge_conns(void *arg)
+{
+	return ((struct http_server *)arg)->nconns;
+}
+
+static void gen_cb(struct evhttp_request *ev, void *arg);
+
+struct http_server *http_server_new(struct event_base *base, const struct http_server_opts *opts)
+{
+	struct http_server *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->base = base;
+	if (opts)
+		s->o = *opts;
+	if (s->o.max_connections <= 0)
+		s->o.max_connections = 512;
+	if (s->o.header_timeout_ms <= 0)
+		s->o.header_timeout_ms = 10000;
+	if (s->o.body_timeout_ms <= 0)
+		s->o.body_timeout_ms = 30000;
+	if (s->o.max_body == 0)
+		s->o.max_body = 8u << 20;
+	if (s->o.stream_buf_max == 0)
+		s->o.stream_buf_max = 4u << 20;
+	s->http = evhttp_new(base);
+	if (!s->http) {
+		free(s);
+		return NULL;
+	}
+	evhttp_set_bevcb(s->http, bev_cb, s);
+	evhttp_set_gencb(s->http, gen_cb, s);
+	evhttp_set_max_body_size(s->http, (ev_ssize_t)s->o.max_body);
+	evhttp_set_max_headers_size(s->http, MAX_HEADERS_SIZE);
+	evhttp_set_timeout(s->http, BACKSTOP_TIMEOUT_S);
+	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+						    EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	/* Let clients that send a too-big body still read the 413 instead of a connection reset. */
+	evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
+	evhttp_set_default_content_type(s->http, "application/json");
+	s->m_req = metrics_counter("clawgrid_http_requests_total", "HTTP requests by route and status.",
+				   "route,status");
+	s->m_dur = metrics_histogram("clawgrid_http_request_duration_seconds",
+				     "HTTP request duration from full request to response sent, by route.", "route",
+				     NULL, 0);
+	s->m_rej = metrics_counter("clawgrid_http_connections_rejected_total",
+				   "Connections closed at once because the connection cap was reached.", NULL);
+	s->m_timeout = metrics_counter("clawgrid_http_slow_client_timeouts_total",
+				       "Connections closed because headers or body did not arrive in time.", "phase");
+	metrics_gauge_fn("clawgrid_http_open_connections", "Open HTTP connections.", gauge_conns, s);
+	return s;
+}
+
+void http_server_free(struct http_server *s)
+{
+	if (!s)
+		return;
+	metrics_gauge_fn_remove(s);
+	if (s->drain_timer)
+		event_free(s->drain_timer);
+	s->drained = NULL;
+	/* evhttp_free closes every connection; conn_close_cb tells in-flight handlers. */
+	evhttp_free(s->http);
+	while (s->pending) {
+		struct conn *c = s->pending;
+		s->pending = c->pnext;
+		event_free(c->timer);
+		bufferevent_decref(c->bev);
+		free(c);
+	}
+	for (size_t i = 0; i < s->nroutes; i++)
+		free(s->routes[i].path);
+	free(s->routes);
+	sodium_memzero(s->admin_hash, sizeof s->admin_hash);
+	free(s);
+}
+
+void http_server_set_admin_token(struct http_server *s, const char *token)
+{
+	if (!token || !*token) {
+		s->have_admin = false;
+		return;
+	}
+	sha256(s->admin_hash, token, strlen(token));
+	s->have_admin = true;
+}
+
+int http_parse_hostport(const char *hp, char *host, size_t hcap, int *port)
+{
+	if (!hp || !*hp)
+		return -1;
+	const char *colon;
+	size_t hl;
+	const char *h = hp;
+	if (hp[0] == '[') {
+		const char *end = strchr(hp, ']');
+		if (!end || end[1] != ':')
+			return -1;
+		h = hp + 1;
+		hl = (size_t)(end - h);
+		colon = end + 1;
+	} else {
+		colon = strrchr(hp, ':');
+		if (!colon || memchr(hp, ':', (size_t)(colon - hp)))
+			return -1;
+		hl = (size_t)(colon - hp);
+	}
+	if (hl == 0 || hl >= hcap)
+		return -1;
+	const char *p = colon + 1;
+	if (!*p || strlen(p) > 5)
+		return -1;
+	long v = 0;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	if (v > 65535)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = 0;
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, hcap, "127.0.0.1");
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, host, &a4) != 1 && inet_pton(AF_INET6, host, &a6) != 1)
+		return -1;
+	*port = (int)v;
+	return 0;
+}
+
+int http_server_listen(struct http_server *s, const char *hostport, char *out, size_t cap, cg_err *e)
+{
+	char host[64];
+	int port;
+	if (http_parse_hostport(hostport, host, sizeof host, &port) < 0)
+		return cg_fail(e, CG_E_INVALID_ARGUMENT,
+			       "api.listen: must be HOST:PORT with a numeric IPv4, [IPv6] or localhost host");
+	if (s->nbound == MAX_LISTENERS)
+		return cg_fail(e, CG_E_INVALID_ARGUMENT, "api.listen: too many listeners");
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof ss);
+	if (strchr(host, ':')) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, host, &a->sin6_addr);
+		sl = sizeof *a;
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, host, &a->sin_addr);
+		sl = sizeof *a;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return cg_fail(e, CG_E_UNAVAILABLE, "api.listen: socket: %s", strerror(errno));
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 512) < 0) {
+		int err = errno;
+		close(fd);
+		return cg_fail(e, CG_E_UNAVAILABLE, "api.listen: cannot listen on %s: %s", hostport, strerror(err));
+	}
+	struct evhttp_bound_socket *b = evhttp_accept_socket_with_handle(s->http, fd);
+	if (!b) {
+		close(fd);
+		return cg_fail(e, CG_E_INTERNAL, "api.listen: cannot accept on the socket");
+	}
+	s->bound[s->nbound++] = b;
+	sl = sizeof ss;
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	char ip[INET6_ADDRSTRLEN];
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+		snprintf(out, cap, "[%s]:%u", ip, ntohs(a->sin6_port));
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+		snprintf(out, cap, "%s:%u", ip, ntohs(a->sin_port));
+	}
+	return 0;
+}
+
+int http_route(struct http_server *s, unsigned methods_mask, const char *path, unsigned flags, size_t body_cap,
+	       http_handler_fn fn, void *arg)
+{
+	bool prefix = flags & HTTP_PREFIX;
+	for (size_t i = 0; i < s->nroutes; i++) {
+		if (strcmp(s->routes[i].path, path) == 0 && (bool)(s->routes[i].flags & HTTP_PREFIX) == prefix &&
+		    (s->routes[i].methods & methods_mask)) {
+			log_error("http", "route registered twice", "path=%s", path);
+			return -1;
+		}
+	}
+	if (s->nroutes == s->aroutes) {
+		size_t na = s->aroutes ? s->aroutes * 2 : 16;
+		struct route *nr = realloc(s->routes, na * sizeof *nr);
+		if (!nr)
+			return -1;
+		s->routes = nr;
+		s->aroutes = na;
+	}
+	struct route *r = &s->routes[s->nroutes];
+	if (!(r->path = strdup(path)))
+		return -1;
+	r->plen = strlen(path);
+	r->methods = methods_mask;
+	r->flags = flags;
+	r->cap = body_cap > s->o.max_body ? s->o.max_body : body_cap;
+	r->fn = fn;
+	r->arg = arg;
+	s->nroutes++;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- drain */
+
+static void drain_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server *s = arg;
+	(void)fd;
+	(void)what;
+	http_drained_fn cb = s->drained;
+	s->drained = NULL;
+	if (cb) {
+		if (s->inflight > 0)
+			log_warn("http", "drain timed out", "inflight=%d", s->inflight);
+		cb(s->drained_arg);
+	}
+}
+
+static void check_drained(struct http_server *s)
+{
+	if (s->draining && s->drained && s->inflight == 0 && s->drain_timer)
+		event_active(s->drain_timer, EV_TIMEOUT, 1); /* not from inside a reply path */
+}
+
+void http_server_drain(struct http_server *s, int timeout_ms, http_drained_fn done, void *arg)
+{
+	s->draining = true;
+	s->drained = done;
+	s->drained_arg = arg;
+	for (int i = 0; i < s->nbound; i++)
+		evhttp_del_accept_socket(s->http, s->bound[i]);
+	s->nbound = 0;
+	/* Idle keep-alive connections have nothing in flight: close them now. */
+	struct conn *c = s->conns;
+	while (c) {
+		struct conn *next = c->next;
+		if (c->phase == PH_WAIT && !c->req)
+			evhttp_connection_free(c->evcon);
+		c = next;
+	}
+	if (!s->drain_timer)
+		s->drain_timer = evtimer_new(s->base, drain_fire, s);
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	evtimer_add(s->drain_timer, &tv);
+	check_drained(s);
+}
+
+int http_server_inflight(const struct http_server *s)
+{
+	return s->inflight;
+}
+
+int http_server_connections(const struct http_server *s)
+{
+	return s->nconns;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static const struct route *match(struct http_server *s, const char *path, unsigned mbit, unsigned *allow,
+				 const char **label)
+{
+	const struct route *best = NULL;
+	*allow = 0;
+	*label = NULL;
+	/* Exact routes first. */
+	for (size_t i = 0; i < s->nroutes; i++) {
+		const struct route *r = &s->routes[i];
+		if ((r->flags & HTTP_PREFIX) || strcmp(r->path, path) != 0)
+			continue;
+		*allow |= r->methods;
+		*label = r->path;
+		if ((r->methods & mbit) && !best)
+			best = r;
+	}
+	if (*label)
+		return best;
+	size_t blen = 0;
+	for (size_t i = 0; i < s->nroutes; i++) {
+		const struct route *r = &s->routes[i];
+		if (!(r->flags & HTTP_PREFIX) || strncmp(r->path, path, r->plen) != 0 || r->plen < blen)
+			continue;
+		if (r->plen > blen) {
+			blen = r->plen;
+			*allow = 0;
+			best = NULL;
+		}
+		*allow |= r->methods;
+		*label = r->path;
+		if ((r->methods & mbit) && !best)
+			best = r;
+	}
+	return best;
+}
+
+static bool token_ok(struct http_server *s, const char *authz)
+{
+	if (!s->have_admin || !authz || strncasecmp(authz, "Bearer ", 7) != 0)
+		return false;
+	const char *t = authz + 7;
+	while (*t == ' ')
+		t++;
+	size_t n = strlen(t);
+	while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+		n--;
+	if (n == 0 || n > 512)
+		return false;
+	uint8_t h[32];
+	sha256(h, t, n);
+	/* Hashing first makes the comparison independent of the presented token's length. */
+	bool ok = sodium_memcmp(h, s->admin_hash, 32) == 0;
+	sodium_memzero(h, sizeof h);
+	return ok;
+}
+
+static void server_error(struct http_req *r, unsigned route_flags, const cg_err *e)
+{
+	if (route_flags & HTTP_RPC_ERRORS) {
+		json_t *env = json_pack("{s:s,s:n,s:o}", "jsonrpc", "2.0", "id", "error", rpc_error_json(e));
+		char *body = json_dumps(env, JSON_COMPACT);
+		json_decref(env);
+		if (e->retry_after_s > 0) {
+			char ra[16];
+			snprintf(ra, sizeof ra, "%d", e->retry_after_s);
+			http_reply_header(r, "Retry-After", ra);
+		}
+		http_reply(r, cg_err_http(e), "application/json", body, body ? strlen(body) : 0);
+		free(body);
+	} else {
+		http_reply_error(r, e);
+	}
+}
+
+static void on_complete(struct evhttp_request *ev, void *arg)
+{
+	struct http_req *r = arg;
+	(void)ev;
+	r->ev = NULL; /* libevent frees it right after this callback */
+	req_release(r);
+}
+
+static void gen_cb(struct evhttp_request *ev, void *arg)
+{
+	struct http_server *s = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
+	struct conn *c = evcon ? conn_find(s, evcon) : NULL;
+	struct http_req *r = calloc(1, sizeof *r);
+	if (!r) {
+		evhttp_send_error(ev, 503, NULL);
+		return;
+	}
+	r->s = s;
+	r->ev = ev;
+	r->c = c;
+	r->t0_us = clock_mono_us();
+	r->label = "unmatched";
+	TAILQ_INIT(&r->query);
+	if (c) {
+		evtimer_del(c->timer);
+		c->phase = PH_HANDLER;
+		c->req = r;
+	}
+	s->inflight++;
+	evhttp_request_set_on_complete_cb(ev, on_complete, r);
+	if (evcon) {
+		char *addr = NULL;
+		ev_uint16_t port = 0;
+		evhttp_connection_get_peer(evcon, &addr, &port);
+		snprintf(r->peer, sizeof r->peer, "%s:%u", addr ? addr : "?", port);
+	}
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(ev);
+	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+		if (methods[i].cmd == cmd)
+			r->mbit = methods[i].bit;
+
+	cg_err e;
+	cg_err_clear(&e);
+	if (s->draining) {
+		http_reply_header(r, "Connection", "close");
+		cg_fail(&e, CG_E_UNAVAILABLE, "the node is shutting down");
+		e.retry_after_s = 1;
+		http_reply_error(r, &e);
+		return;
+	}
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
+	const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
+	size_t plen = 0;
+	r->path = evhttp_uridecode(raw && *raw ? raw : "/", 0, &plen);
+	if (!r->path || strlen(r->path) != plen || r->path[0] != '/') {
+		cg_fail(&e, CG_E_INVALID_ARGUMENT, "malformed request path");
+		http_reply_error(r, &e);
+		return;
+	}
+	unsigned allow;
+	const char *label;
+	const struct route *rt = match(s, r->path, r->mbit, &allow, &label);
+	if (label)
+		r->label = label;
+	if (!rt) {
+		if (allow) {
+			char list[80] = "";
+			for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+				if (allow & methods[i].bit) {
+					size_t l = strlen(list);
+					snprintf(list + l, sizeof list - l, "%s%s", l ? ", " : "", methods[i].name);
+				}
+			http_reply_header(r, "Allow", list);
+			cg_fail_http(&e, CG_E_INVALID_ARGUMENT, 405, "method %s not allowed here", http_req_method(r));
+		} else {
+			cg_fail(&e, CG_E_NOT_FOUND, "no such route");
+		}
+		http_reply_error(r, &e);
+		return;
+	}
+	r->route = rt;
+	size_t blen = evbuffer_get_length(evhttp_request_get_input_buffer(ev));
+	if (rt->flags & HTTP_ADMIN) {
+		r->admin = token_ok(s, evhttp_find_header(evhttp_request_get_input_headers(ev), "Authorization"));
+		if (!r->admin) {
+			http_reply_header(r, "WWW-Authenticate", "Bearer realm=\"clawgrid\"");
+			cg_fail(&e, CG_E_AUTH_REQUIRED, "admin bearer token missing or wrong");
+			server_error(r, rt->flags, &e);
+			return;
+		}
+	} else if (s->have_admin) {
+		r->admin = token_ok(s, evhttp_find_header(evhttp_request_get_input_headers(ev), "Authorization"));
+	}
+	if (blen > rt->cap) {
+		http_reply_header(r, "Connection", "close");
+		cg_fail_http(&e, CG_E_QUOTA_EXCEEDED, 413, "request body of %zu bytes is over the limit of %zu", blen,
+			     rt->cap);
+		server_error(r, rt->flags, &e);
+		return;
+	}
+	rt->fn(r, rt->arg);
+}
+
+/* ---------------------------------------------------------------- request accessors */
+
+const char *http_req_method(const struct http_req *r)
+{
+	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+		if (methods[i].bit == r->mbit)
+			return methods[i].name;
+	return "OTHER";
+}
+
+unsigned http_req_method_bit(const struct http_req *r)
+{
+	return r->mbit;
+}
+
+const char *http_req_path(const struct http_req *r)
+{
+	return r->path ? r->path : "/";
+}
+
+const char *http_req_route(const struct http_req *r)
+{
+	return r->label;
+}
+
+const char *http_req_query(struct http_req *r, const char *name)
+{
+	if (!r->query_parsed) {
+		r->query_parsed = true;
+		const struct evhttp_uri *uri = r->ev ? evhttp_request_get_evhttp_uri(r->ev) : NULL;
+		const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+		if (q && evhttp_parse_query_str(q, &r->query) < 0) {
+			evhttp_clear_headers(&r->query);
+			TAILQ_INIT(&r->query);
+		}
+	}
+	return evhttp_find_header(&r->query, name);
+}
+
+const char *http_req_header(const struct http_req *r, const char *name)
+{
+	return r->ev ? evhttp_find_header(evhttp_request_get_input_headers(r->ev), name) : NULL;
+}
+
+const uint8_t *http_req_body(struct http_req *r, size_t *len)
+{
+	*len = 0;
+	if (!r->ev)
+		return NULL;
+	struct evbuffer *b = evhttp_request_get_input_buffer(r->ev);
+	size_t n = evbuffer_get_length(b);
+	if (n == 0)
+		return NULL;
+	*len = n;
+	return evbuffer_pullup(b, -1);
+}
+
+bool http_req_content_type_is(const struct http_req *r, const char *mime)
+{
+	const char *ct = http_req_header(r, "Content-Type");
+	if (!ct)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	size_t n = strlen(mime);
+	if (strncasecmp(ct, mime, n) != 0)
+		return false;
+	const char *rest = ct + n;
+	while (*rest == ' ' || *rest == '\t')
+		rest++;
+	return *rest == 0 || *rest == ';';
+}
+
+int http_req_require_type(const struct http_req *r, const char *mime, cg_err *e)
+{
+	if (http_req_content_type_is(r, mime))
+		return 0;
+	return cg_fail_http(e, CG_E_INVALID_ARGUMENT, 415, "Content-Type must be %s", mime);
+}
+
+const char *http_req_peer(const struct http_req *r)
+{
+	return r->peer;
+}
+
+bool http_req_is_admin(const struct http_req *r)
+{
+	return r->admin;
+}
+
+bool http_req_gone(const struct http_req *r)
+{
+	return r->gone || !r->ev;
+}
+
+void http_req_on_close(struct http_req *r, http_close_fn cb, void *arg)
+{
+	r->on_close = cb;
+	r->close_arg = arg;
+}
+
+/* ---------------------------------------------------------------- replies */
+
+static void req_release(struct http_req *r)
+{
+	struct http_server *s = r->s;
+	char st[8];
+	snprintf(st, sizeof st, "%d", r->status ? r->status : 499);
+	metrics_add(s->m_req, 1, r->label, st);
+	metrics_observe(s->m_dur, (double)(clock_mono_us() - r->t0_us) / 1e6, r->label);
+	log_debug("http", "request", "method=%s route=%s status=%s", http_req_method(r), r->label, st);
+	struct conn *c = r->c;
+	if (c && c->req == r) {
+		c->req = NULL;
+		c->phase = PH_WAIT;
+		c->nl = 0;
+		conn_arm(c, s->o.header_timeout_ms);
+	}
+	evhttp_clear_headers(&r->query);
+	free(r->path);
+	free(r);
+	s->inflight--;
+	check_drained(s);
+}
+
+/* Marks r finished; returns true when there is a live client to send to. When there is none, r is
+ * released here. */
+static bool finish(struct http_req *r, int status)
+{
+	if (r->finished) {
+		log_error("http", "request finished twice", "route=%s", r->label);
+		return false;
+	}
+	r->finished = true;
+	r->status = status;
+	if (r->ev && !r->gone)
+		return true;
+	if (r->ev) {
+		/* Still attached but the client is gone (should not happen): let libevent free it. */
+		evhttp_request_free(r->ev);
+		r->ev = NULL;
+	}
+	req_release(r);
+	return false;
+}
+
+void http_reply_header(struct http_req *r, const char *name, const char *value)
+{
+	if (r->ev && !r->gone)
+		evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);
+}
+
+static void std_headers(struct http_req *r, const char *content_type)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
+	if (content_type && !evhttp_find_header(h, "Content-Type"))
+		evhttp_add_header(h, "Content-Type", content_type);
+	if (!evhttp_find_header(h, "Cache-Control"))
+		evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	if (r->s->draining && !evhttp_find_header(h, "Connection"))
+		evhttp_add_header(h, "Connection", "close");
+}
+
+void http_reply(struct http_req *r, int status, const char *content_type, const void *body, size_t len)
+{
+	if (!finish(r, status))
+		return;
+	std_headers(r, content_type ? content_type : "application/octet-stream");
+	struct evbuffer *b = evbuffer_new();
+	if (b && len)
+		evbuffer_add(b, body, len);
+	struct evhttp_request *ev = r->ev;
+	/* From here libevent owns the request; on_complete releases r once the reply is written. */
+	evhttp_send_reply(ev, status, NULL, b);
+	if (b)
+		evbuffer_free(b);
+}
+
+void http_reply_json(struct http_req *r, int status, json_t *v)
+{
+	char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	json_decref(v);
+	if (!s) {
+		cg_err e;
+		cg_fail(&e, CG_E_INTERNAL, "cannot encode the response");
+		http_reply_error(r, &e);
+		return;
+	}
+	http_reply(r, status, "application/json", s, strlen(s));
+	free(s);
+}
+
+void http_reply_error(struct http_req *r, const cg_err *e)
+{
+	char msg[400], ra[16];
+	snprintf(msg, sizeof msg, "%s: %s", cg_code_name(e->code), e->msg);
+	json_t *v = json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error", "code", cg_code_name(e->code), "message", msg);
+	if (e->retry_after_s > 0) {
+		snprintf(ra, sizeof ra, "%d", e->retry_after_s);
+		http_reply_header(r, "Retry-After", ra);
+	}
+	http_reply_json(r, cg_err_http(e), v);
+}
+
+/* ---------------------------------------------------------------- streaming */
+
+void http_stream_start(struct http_req *r, int status, const char *content_type)
+{
+	if (r->streaming || r->finished)
+		return;
+	r->streaming = true;
+	r->status = status;
+	if (!r->ev || r->gone)
+		return;
+	std_headers(r, content_type);
+	evhttp_send_reply_start(r->ev, status, NULL);
+}
+
+size_t http_stream_pending(const struct http_req *r)
+{
+	if (!r->ev || r->gone)
+		return 0;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+int http_stream_write(struct http_req *r, const void *data, size_t len)
+{
+	if (!r->streaming || r->finished || !r->ev || r->gone)
+		return -1;
+	if (len == 0)
+		return 0;
+	if (http_stream_pending(r) + len > r->s->o.stream_buf_max)
+		return -1;
+	struct evbuffer *b = evbuffer_new();
+	if (!b || evbuffer_add(b, data, len) < 0) {
+		if (b)
+			evbuffer_free(b);
+		return -1;
+	}
+	evhttp_send_reply_chunk(r->ev, b);
+	evbuffer_free(b);
+	return 0;
+}
+
+void http_stream_end(struct http_req *r)
+{
+	if (!r->streaming) {
+		/* Nothing was started: an empty 200 keeps the one-finish contract simple for callers. */
+		http_reply(r, 200, NULL, NULL, 0);
+		return;
+	}
+	if (!finish(r, r->status))
+		return;
+	evhttp_send_reply_end(r->ev); /* may complete (and release r) synchronously */
+}
+
+void http_sse_start(struct http_req *r)
+{
+	http_reply_header(r, "Cache-Control", "no-cache");
+	http_reply_header(r, "X-Accel-Buffering", "no");
+	http_stream_start(r, 200, "text/event-stream");
+}
+
+int http_sse_event(struct http_req *r, const char *event, const char *data)
+{
+	buf b;
+	buf_init(&b, r->s->o.stream_buf_max);
+	int rc = 0;
+	if (event && *event) {
+		/* An event name cannot span lines: cut it at the first line break. */
+		size_t n = strcspn(event, "\r\n");
+		rc |= buf_printf(&b, "event: %.*s\n", (int)n, event);
+	}
+	const char *p = data ? data : "";
+	do {
+		size_t n = strcspn(p, "\r\n");
+		rc |= buf_printf(&b, "data: %.*s\n", (int)n, p);
+		p += n;
+		if (*p == '\r' && p[1] == '\n')
+			p += 2;
+		else if (*p)
+			p++;
+	} while (*p);
+	rc |= buf_putc(&b, '\n');
+	if (rc == 0)
+		rc = http_stream_write(r, b.data, b.len);
+	buf_done(&b);
+	return rc < 0 ? -1 : 0;
+}
+
+int http_sse_comment(struct http_req *r, const char *text)
+{
+	char line[256];
+	int n = snprintf(line, sizeof line, ": %.*s\n\n", (int)strcspn(text ? text : "", "\r\n"), text ? text : "");
+	if (n < 0 || (size_t)n >= sizeof line)
+		return -1;
+	return http_stream_write(r, line, (size_t)n);
+}

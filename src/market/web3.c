@@ -1,0 +1,141 @@
+/* web3.resources.*: the orchestration methods a node uses for itself. Every call acts as the node's own
+ * actor (its wallet's EIP-55 address) and goes through the same market operations as market.*.
+ *
+ * web3.resources.lease leases a resource known to this node's market. A remote provider (a resource found
+ * on another node) is a later step: it slots in where lease_for_self() finds no local resource, and returns
+ * the same result shape. */
+#define MKT_INTERNAL
+#include "market/mkt.h"
+
+#include <string.h>
+
+#include <sodium.h>
+
+static int need_self(struct market *m, cg_err *e)
+{
+	if (!*m->self)
+		return cg_fail(e, CG_E_UNAVAILABLE, "this node has no wallet address to act as");
+	return 0;
+}
+
+/* Copies the listed keys of src into a new params object with actorId = self. */
+static json_t *with_self(struct market *m, json_t *src, const char *const *keys)
+{
+	json_t *p = json_object();
+	for (int i = 0; keys[i]; i++) {
+		json_t *v = json_object_get(src, keys[i]);
+		if (v)
+			json_object_set(p, keys[i], v);
+	}
+	json_object_set_new(p, "actorId", json_string(m->self));
+	return p;
+}
+
+static int call_as_self(struct market *m, mkt_op fn, json_t *src, const char *const *keys, json_t **res, cg_err *e)
+{
+	int r;
+	if ((r = need_self(m, e)) < 0 || (r = jp_only(src, NULL, keys, e)) < 0)
+		return r;
+	json_t *p = with_self(m, src, keys);
+	r = fn(m, m->self, p, res, e);
+	json_decref(p);
+	return r;
+}
+
+int op_w3_publish(struct market *m, const char *actor, json_t *p, json_t **res, cg_err *e)
+{
+	static const char *const keys[] = {"resource", NULL};
+	return call_as_self(m, op_resource_publish, p, keys, res, e);
+}
+
+int op_w3_unpublish(struct market *m, const char *actor, json_t *p, json_t **res, cg_err *e)
+{
+	static const char *const keys[] = {"resourceId", NULL};
+	return call_as_self(m, op_resource_unpublish, p, keys, res, e);
+}
+
+int op_w3_list(struct market *m, const char *actor, json_t *p, json_t **res, cg_err *e)
+{
+	static const char *const keys[] = {"kind", "status", "tag", "limit", NULL};
+	int r;
+	if ((r = need_self(m, e)) < 0 || (r = jp_only(p, NULL, keys, e)) < 0)
+		return r;
+	json_t *q = with_self(m, p, keys);
+	json_object_del(q, "actorId");
+	json_object_set_new(q, "providerActorId", json_string(m->self));
+	r = op_resource_list(m, NULL, q, res, e);
+	json_decref(q);
+	return r;
+}
+
+static int lease_for_self(struct market *m, json_t *p, json_t **res, cg_err *e)
+{
+	json_t *q = json_pack("{s:s,s:s}", "actorId", m->self, "consumerActorId", m->self);
+	static const char *const pass[] = {"resourceId", "ttlMs", "maxCost", NULL};
+	for (int i = 0; pass[i]; i++) {
+		json_t *v = json_object_get(p, pass[i]);
+		if (v)
+			json_object_set(q, pass[i], v);
+	}
+	int r = op_lease_issue(m, m->self, q, res, e);
+	json_decref(q);
+	return r;
+}
+
+int op_w3_lease(struct market *m, const char *actor, json_t *p, json_t **res, cg_err *e)
+{
+	static const char *const keys[] = {"resourceId", "consumerActorId", "ttlMs", "maxCost", "sessionKey", NULL};
+	char consumer[MKT_ACTOR_MAX + 1];
+	bool has_consumer;
+	const char *session = NULL;
+	int r;
+	if ((r = need_self(m, e)) < 0 || (r = jp_only(p, NULL, keys, e)) < 0 ||
+	    (r = mkt_jp_actor(p, NULL, "consumerActorId", 0, consumer, &has_consumer, e)) < 0 ||
+	    (r = jp_str(p, NULL, "sessionKey", 0, 1, MKT_SESSION_MAX, &session, e)) < 0)
+		return r;
+	if (has_consumer && !mkt_actor_eq(consumer, m->self))
+		return cg_fail(e, CG_E_FORBIDDEN, "consumerActorId: this node leases only for itself (%s)", m->self);
+	json_t *lease = NULL;
+	if ((r = lease_for_self(m, p, &lease, e)) < 0)
+		return r;
+	/* Pre-pay: with a maxCost the lease's order goes on the pending settlement queue (payer = this node),
+	 * locked by the next flush; the session only keeps a hash of its key. */
+	bool queued = false;
+	const char *max_cost = json_string_value(json_object_get(p, "maxCost"));
+	if (max_cost && strcmp(max_cost, "0") != 0) {
+		json_t *qp = json_pack("{s:s,s:s,s:s}", "orderId", mkt_s(lease, "orderId"), "payer", m->self, "amount",
+				       max_cost);
+		if (session)
+			mkt_set_s(qp, "sessionId", session);
+		json_t *qr = NULL;
+		cg_err qe;
+		queued = op_settle_queue(m, m->self, qp, &qr, &qe) == 0;
+		json_decref(qp);
+		json_decref(qr);
+	}
+	*res = json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:b}", "leaseId", mkt_s(lease, "leaseId"), "orderId",
+			 mkt_s(lease, "orderId"), "consentId", mkt_s(lease, "consentId"), "deliveryId",
+			 mkt_s(lease, "deliveryId"), "expiresAt", json_object_get(lease, "expiresAt"), "accessToken",
+			 mkt_s(lease, "accessToken"), "settlementQueued", queued);
+	/* The token lives on only in the result. */
+	json_t *tok = json_object_get(lease, "accessToken");
+	if (json_is_string(tok))
+		sodium_memzero((char *)json_string_value(tok), json_string_length(tok));
+	json_decref(lease);
+	return 0;
+}
+
+int op_w3_revoke(struct market *m, const char *actor, json_t *p, json_t **res, cg_err *e)
+{
+	static const char *const keys[] = {"leaseId", "reason", NULL};
+	return call_as_self(m, op_lease_revoke, p, keys, res, e);
+}
+
+int op_w3_status(struct market *m, const char *actor, json_t *p, json_t **res, cg_err *e)
+{
+	static const char *const keys[] = {NULL};
+	int r;
+	if ((r = jp_only(p, NULL, keys, e)) < 0)
+		return r;
+	return market_status(m, res, e);
+}
