@@ -115,6 +115,8 @@ int main(int argc, char **argv)
 	}
 	base = event_base_new();
 	json_t *cfg = json_pack("{s:i,s:i,s:i}", "slots", 4, "contextPerSlot", 256, "queue", 8);
+	if (getenv("BENCH_THREADS")) /* default: the registry's own rule (one per slot, at most the cores) */
+		json_object_set_new(cfg, "threads", json_integer(atoi(getenv("BENCH_THREADS"))));
 	struct model_registry *reg;
 	cg_err e;
 	if (model_registry_new(base, cfg, dir, &reg, &e) != 0) {

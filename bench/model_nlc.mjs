@@ -7,7 +7,8 @@ const [model, root, rounds = "5"] = process.argv.slice(2);
 const nlc = await import(pathToFileURL(path.join(root, "third_party/llama/node_modules/node-llama-cpp/dist/index.js")).href);
 const { getLlama, LlamaChatSession } = nlc;
 const MAXTOK = 64, N = Number(rounds);
-const threads = Math.max(1, Math.min(4, (await import("node:os")).cpus().length));
+// The same thread count as the embedded backend picks on a small host (1; see docs/models.md).
+const threads = Number(process.env.BENCH_THREADS || 1);
 
 const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
 const t0 = performance.now();

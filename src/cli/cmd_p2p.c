@@ -57,6 +57,8 @@ static void finish(struct sess *ss, int rc)
 
 static void fail(struct sess *ss, const char *what, const char *msg)
 {
+	if (ss->rc != -1)
+		return; /* already finishing: the streams torn down at exit are not news */
 	if (ss->cli->json) {
 		json_t *o = json_pack("{s:s, s:s}", "error", what, "message", msg ? msg : "");
 		cli_print(ss->cli, o);

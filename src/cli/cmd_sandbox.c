@@ -95,11 +95,11 @@ static int parse_gpus(const char *arg, char **out, size_t cap, size_t *n)
 				*comma = 0;
 			if (*n + 5 >= cap)
 				return -1;
-			char dev[64];
+			char dev[600];
 			if (p[0] == '/')
 				snprintf(dev, sizeof dev, "%s", p);
 			else if (strspn(p, "0123456789") == strlen(p) && strlen(p) <= 3)
-				snprintf(dev, sizeof dev, "/dev/nvidia%s", p);
+				snprintf(dev, sizeof dev, "/dev/nvidia%.3s", p);
 			else {
 				fprintf(stderr, "clawgrid sandbox: --gpu: '%s' is not an index or /dev/nvidia* path\n", p);
 				return -1;

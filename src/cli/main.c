@@ -133,8 +133,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "clawgrid: libsodium failed to initialize\n");
 		return EXIT_FAIL;
 	}
-	/* --json is also accepted after the command name. */
-	for (int k = i + 1; k < argc; k++)
+	/* --json is also accepted after the command name (not after "--": those are another program's). */
+	for (int k = i + 1; k < argc && strcmp(argv[k], "--") != 0; k++)
 		if (strcmp(argv[k], "--json") == 0)
 			c.json = true;
 	for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)

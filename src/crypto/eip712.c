@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "base/amount.h"
 #include "base/buf.h"
 #include "base/enc.h"
@@ -53,6 +51,31 @@ static json_t *struct_def(json_t *types, const char *t, size_t n)
 	return json_object_get(types, name);
 }
 
+/* A field type is an identifier followed by any number of "[]" or "[N]" suffixes. Checked for every field,
+ * including those of structs only reached through empty arrays, because encodeType uses the text as is:
+ * "uint8 a,uint8" would otherwise let two different definitions encode (and so sign) the same. */
+static bool type_syntax_ok(const char *t, size_t n)
+{
+	size_t bl = 0;
+	while (bl < n && t[bl] != '[')
+		bl++;
+	if (!ident_ok(t, bl))
+		return false;
+	for (size_t i = bl; i < n;) {
+		if (t[i++] != '[')
+			return false;
+		size_t d = 0;
+		while (i < n && t[i] >= '0' && t[i] <= '9') {
+			i++;
+			if (++d > 4)
+				return false;
+		}
+		if (i >= n || t[i++] != ']')
+			return false;
+	}
+	return true;
+}
+
 /* Validates a struct definition; returns the number of fields or a negative code. */
 static int check_def(json_t *def, const char *tname, cg_err *e)
 {
@@ -65,8 +88,8 @@ static int check_def(json_t *def, const char *tname, cg_err *e)
 		json_t *f = json_array_get(def, i);
 		json_t *fn = json_object_get(f, "name"), *ft = json_object_get(f, "type");
 		if (!json_is_string(fn) || !json_is_string(ft) ||
-		    !ident_ok(json_string_value(fn), json_string_length(fn)) || json_string_length(ft) == 0 ||
-		    json_string_length(ft) > 200 || strlen(json_string_value(ft)) != json_string_length(ft))
+		    !ident_ok(json_string_value(fn), json_string_length(fn)) || json_string_length(ft) > 200 ||
+		    !type_syntax_ok(json_string_value(ft), json_string_length(ft)))
 			return cg_fail(e, CG_E_INVALID_ARGUMENT, "types.%s[%zu]: needs a name and a type", tname, i);
 	}
 	return (int)n;

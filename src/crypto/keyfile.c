@@ -15,7 +15,8 @@
 
 int keyfile_read(const char *path, const char *what, char *buf, size_t cap, size_t *len, cg_err *e)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO planted at the path must not hang the node (it is refused below as not regular). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return cg_fail(e, CG_E_NOT_FOUND, "%s does not exist", what);

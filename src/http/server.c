@@ -83,6 +83,7 @@ struct http_req {
 	http_close_fn on_close;
 	void *close_arg;
 	char peer[64];
+	struct http_req *rprev, *rnext; /* the server's unfinished requests */
 };
 
 struct http_server {
@@ -96,6 +97,7 @@ struct http_server {
 	struct conn *bucket[CONN_BUCKETS];
 	struct conn *conns;   /* adopted, doubly linked */
 	struct conn *pending; /* created in bevcb, adoption event not yet run */
+	struct http_req *reqs; /* unfinished requests */
 	int nconns, inflight;
 	uint8_t admin_hash[32];
 	bool have_admin;
@@ -396,8 +398,11 @@ void http_server_free(struct http_server *s)
 	if (s->drain_timer)
 		event_free(s->drain_timer);
 	s->drained = NULL;
-	/* evhttp_free closes every connection; conn_close_cb tells in-flight handlers. */
+	/* evhttp_free closes every connection; conn_close_cb tells in-flight handlers. Requests that their
+	 * handlers still hold outlive the server: they are detached and freed when the handler finishes them. */
 	evhttp_free(s->http);
+	for (struct http_req *r = s->reqs; r; r = r->rnext)
+		r->s = NULL;
 	while (s->pending) {
 		struct conn *c = s->pending;
 		s->pending = c->pnext;
@@ -718,6 +723,10 @@ static void gen_cb(struct evhttp_request *ev, void *arg)
 		c->req = r;
 	}
 	s->inflight++;
+	r->rnext = s->reqs;
+	if (s->reqs)
+		s->reqs->rprev = r;
+	s->reqs = r;
 	evhttp_request_set_on_complete_cb(ev, on_complete, r);
 	if (evcon) {
 		char *addr = NULL;
@@ -775,7 +784,7 @@ static void gen_cb(struct evhttp_request *ev, void *arg)
 		r->admin = token_ok(s, evhttp_find_header(evhttp_request_get_input_headers(ev), "Authorization"));
 		if (!r->admin) {
 			http_reply_header(r, "WWW-Authenticate", "Bearer realm=\"clawgrid\"");
-			cg_fail(&e, CG_E_AUTH_REQUIRED, "admin bearer token missing or wrong");
+			cg_fail(&e, CG_E_AUTH_REQUIRED, "missing or wrong admin token");
 			server_error(r, rt->flags, &e);
 			return;
 		}
@@ -898,6 +907,18 @@ void http_req_on_close(struct http_req *r, http_close_fn cb, void *arg)
 static void req_release(struct http_req *r)
 {
 	struct http_server *s = r->s;
+	if (!s) { /* the server is gone (http_server_free) */
+		evhttp_clear_headers(&r->query);
+		free(r->path);
+		free(r);
+		return;
+	}
+	if (r->rprev)
+		r->rprev->rnext = r->rnext;
+	else
+		s->reqs = r->rnext;
+	if (r->rnext)
+		r->rnext->rprev = r->rprev;
 	char st[8];
 	snprintf(st, sizeof st, "%d", r->status ? r->status : 499);
 	metrics_add(s->m_req, 1, r->label, st);
@@ -1060,6 +1081,8 @@ void http_sse_start(struct http_req *r)
 
 int http_sse_event(struct http_req *r, const char *event, const char *data)
 {
+	if (http_req_gone(r) || !r->s)
+		return -1;
 	buf b;
 	buf_init(&b, r->s->o.stream_buf_max);
 	int rc = 0;

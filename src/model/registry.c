@@ -604,6 +604,18 @@ static int make_room(struct model_registry *reg, struct mentry *want, cg_err *e)
 	return 0;
 }
 
+/* The slots of a model share one batched context, so its threads split each decode step. ggml's threads
+ * spin at barriers: on a small host (<= 4 cores) a second thread contends with the loop, the other models
+ * and everything else, and throughput collapses (measured on 2 cores: 700 tok/s with 1 thread, 4 with 2
+ * under load; see docs/models.md). Large hosts get one thread per slot, at most half the cores. */
+static int default_threads(int slots, long ncpu)
+{
+	if (ncpu <= 4)
+		return 1;
+	long t = slots < ncpu / 2 ? slots : ncpu / 2;
+	return t > 0 ? (int)t : 1;
+}
+
 static int start_load(struct model_registry *reg, struct mentry *m, cg_err *e)
 {
 	if (m->state == M_LOADING || m->state == M_READY)
@@ -628,8 +640,7 @@ static int start_load(struct model_registry *reg, struct mentry *m, cg_err *e)
 	struct llm_params p = {
 		.slots = reg->slots,
 		.ctx_per_slot = reg->ctx,
-		/* One thread per slot, never more than the cores: more threads than cores collapse throughput. */
-		.threads = reg->threads ? reg->threads : (int)(reg->slots < ncpu ? reg->slots : (ncpu > 0 ? ncpu : 1)),
+		.threads = reg->threads ? reg->threads : default_threads(reg->slots, ncpu),
 		.batch = reg->batch,
 		.gpu_layers = llm_gpu_count() > 0 ? reg->gpu_layers : 0,
 	};

@@ -125,6 +125,29 @@ static void on_revoke(struct node *n, void *arg)
 	json_decref(res);
 }
 
+/* web3.status.summary: settlement.pending is the consumer-side queue (seed §1.4), plus the market's own
+ * counters for operators. */
+static void on_status(struct node *n, void *arg, json_t *summary)
+{
+	struct mod *md = arg;
+	json_t *st = NULL;
+	cg_err e;
+	if (market_status(md->m, &st, &e) < 0) {
+		log_warn("market", "status failed", "err=\"%s\"", e.msg);
+		return;
+	}
+	json_t *set = json_object_get(summary, "settlement");
+	if (!json_is_object(set)) {
+		set = json_object();
+		json_object_set_new(summary, "settlement", set);
+	}
+	json_object_set(set, "pending", json_object_get(st, "pending"));
+	json_object_set(set, "locked", json_object_get(st, "lockedSettlements"));
+	json_object_set(set, "backend", json_object_get(st, "backend"));
+	json_object_set(set, "repairJobs", json_object_get(st, "repairJobs"));
+	json_object_set_new(summary, "market", st);
+}
+
 static int start(struct node *n, int idx, cg_err *e)
 {
 	struct cfg c;
@@ -144,6 +167,8 @@ static int start(struct node *n, int idx, cg_err *e)
 		return r;
 	if (market_register_rpc(md->m, n->rpc) < 0)
 		return cg_fail(e, CG_E_INTERNAL, "market: cannot register RPC methods");
+	if (node_status_contribute(n, on_status, md) < 0)
+		return cg_fail(e, CG_E_INTERNAL, "market: cannot register the status contributor");
 	if (node_every(n, (int)c.sweep_ms, on_sweep, md) < 0 || node_every(n, (int)c.flush_ms, on_flush, md) < 0 ||
 	    node_every(n, (int)c.revoke_ms, on_revoke, md) < 0)
 		return cg_fail(e, CG_E_INTERNAL, "market: cannot start timers");

@@ -1,11 +1,13 @@
-/* Wiring of the model module into the node: the "models" config section, the registry on the node's loop and
- * the model.* JSON-RPC methods (list, info, status, add, rm, load, unload, chat). The OpenAI HTTP route for
- * local use is served from the same C API (model_chat_start) by the HTTP layer. */
+/* Wiring of the model module into the node: the "models" config section, the registry on the node's loop,
+ * the model.* JSON-RPC methods (list, info, status, add, rm, load, unload, chat) and, for the owner's local
+ * use, an OpenAI-compatible POST /local/v1/chat/completions (admin token; SSE when "stream": true). The
+ * provider routes call the same C API (model_chat_start). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/json.h"
 #include "base/log.h"
+#include "http/server.h"
 #include "model/model.h"
 #include "node/modules.h"
 #include "rpc/rpc.h"
@@ -159,6 +161,100 @@ static int m_chat(void *arg, struct rpc_call *call, json_t *params, json_t **res
 	return c ? RPC_ASYNC : -(int)e->code;
 }
 
+/* ---- POST /local/v1/chat/completions ---- */
+
+#define LOCAL_CHAT_BODY (2u << 20)
+
+struct hchat {
+	struct http_req *r;
+	struct model_chat *c;
+	bool started;
+};
+
+static void h_chunk(void *arg, json_t *chunk)
+{
+	struct hchat *h = arg;
+	if (!h->started) {
+		http_sse_start(h->r);
+		h->started = true;
+	}
+	char *d = json_dumps(chunk, JSON_COMPACT);
+	if (d)
+		http_sse_event(h->r, NULL, d);
+	free(d);
+}
+
+static void h_done(void *arg, json_t *resp, const cg_err *e)
+{
+	struct hchat *h = arg;
+	if (h->started) {
+		if (e) {
+			/* The headers are gone: the error travels as a last event, as OpenAI streams do. */
+			json_t *err = json_pack("{s:{s:s,s:s}}", "error", "code", cg_code_name(e->code), "message", e->msg);
+			char *d = json_dumps(err, JSON_COMPACT);
+			if (d)
+				http_sse_event(h->r, NULL, d);
+			free(d);
+			json_decref(err);
+		}
+		http_sse_event(h->r, NULL, "[DONE]");
+		http_stream_end(h->r);
+	} else if (e) {
+		http_reply_error(h->r, e);
+	} else {
+		http_reply_json(h->r, 200, json_incref(resp));
+	}
+	free(h);
+}
+
+static void h_gone(struct http_req *r, void *arg)
+{
+	struct hchat *h = arg;
+	model_chat_cancel(h->c); /* stops generation; no callback runs afterwards */
+	if (h->started)
+		http_stream_end(r);
+	else
+		http_reply(r, 499, "text/plain", NULL, 0); /* writes nothing (the client is gone) but finishes r */
+	free(h);
+}
+
+static void h_local_chat(struct http_req *r, void *arg)
+{
+	struct mod *m = arg;
+	cg_err e;
+	size_t len;
+	const uint8_t *body = http_req_body(r, &len);
+	if (http_req_require_type(r, "application/json", &e) < 0) {
+		http_reply_error(r, &e);
+		return;
+	}
+	json_error_t je;
+	json_t *req = json_loadb((const char *)body, len, 0, &je);
+	if (!json_is_object(req)) {
+		json_decref(req);
+		cg_fail(&e, CG_E_INVALID_ARGUMENT, "the body must be a JSON object (%s)", je.text);
+		http_reply_error(r, &e);
+		return;
+	}
+	struct hchat *h = calloc(1, sizeof *h);
+	if (!h) {
+		json_decref(req);
+		cg_fail(&e, CG_E_INTERNAL, "out of memory");
+		http_reply_error(r, &e);
+		return;
+	}
+	h->r = r;
+	static const struct model_chat_cb cb = {h_chunk, h_done};
+	h->c = model_chat_start(m->reg, req, &cb, h, &e);
+	json_decref(req);
+	if (!h->c) {
+		free(h);
+		http_reply_error(r, &e);
+		return;
+	}
+	http_req_on_close(r, h_gone, h);
+}
+
 static int start(struct node *n, int idx, cg_err *e)
 {
 	struct mod *m = calloc(1, sizeof *m);
@@ -185,6 +281,9 @@ static int start(struct node *n, int idx, cg_err *e)
 		       {"model.unload", m_unload}, {"model.chat", m_chat}};
 	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
 		rpc_register(n->rpc, methods[i].name, methods[i].fn, m);
+	if (n->http && http_route(n->http, HTTP_POST, "/local/v1/chat/completions", HTTP_ADMIN, LOCAL_CHAT_BODY,
+				  h_local_chat, m) < 0)
+		log_warn("model", "the local chat route is already taken", NULL);
 	return 0;
 }
 

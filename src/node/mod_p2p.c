@@ -459,6 +459,9 @@ static void stop(struct node *n, int idx)
 	struct mod *md = n->mod[idx];
 	if (!md)
 		return;
+	/* The swarm first: its last callbacks finish the pending calls that wait on it. */
+	p2p_swarm_free(md->sw);
+	md->sw = NULL;
 	cg_err e = {0};
 	cg_fail(&e, CG_E_UNAVAILABLE, "node stopping");
 	while (md->pending) {
@@ -466,7 +469,6 @@ static void stop(struct node *n, int idx)
 		pending_finish(p, NULL, &e);
 		pending_free(p);
 	}
-	p2p_swarm_free(md->sw);
 	if (md->reap_ev)
 		event_free(md->reap_ev);
 	free(md);

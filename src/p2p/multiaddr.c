@@ -8,6 +8,9 @@
 #include "p2p/peerid.h"
 #include "p2p/varint.h"
 
+/* Largest multibase (certhash) value handled in text form: a multihash of a 512-bit digest fits. */
+#define MB_MAX_BYTES 128
+
 /* How a value is written as text. */
 enum ma_text { T_NONE, T_IP4, T_IP6, T_PORT, T_STR, T_P2P, T_MB, T_U8, T_BIN };
 
@@ -179,7 +182,7 @@ static int parse_port(const char *s, size_t n, uint8_t v[2])
 /* Parses one text value of protocol pr into out. */
 static int put_text_value(buf *out, const struct ma_proto *pr, const char *s, size_t n, cg_err *e)
 {
-	uint8_t v[128];
+	uint8_t v[MB_MAX_BYTES];
 	char tmp[64];
 	switch (pr->text) {
 	case T_IP4:
@@ -223,10 +226,10 @@ static int put_text_value(buf *out, const struct ma_proto *pr, const char *s, si
 	}
 	case T_MB: {
 		long k = -1;
-		if (n >= 2 && n < 2 * sizeof v && s[0] == 'u')
-			k = base64_decoded_max(n - 1) <= sizeof v ? base64_decode(v, s + 1, n - 1, true) : -1;
-		else if (n >= 2 && n < 2 * sizeof v && s[0] == 'b')
-			k = base32_decode(v, sizeof v, s + 1, n - 1);
+		if (n >= 2 && n < 2 * MB_MAX_BYTES && s[0] == 'u')
+			k = base64_decoded_max(n - 1) <= MB_MAX_BYTES ? base64_decode(v, s + 1, n - 1, true) : -1;
+		else if (n >= 2 && n < 2 * MB_MAX_BYTES && s[0] == 'b')
+			k = base32_decode(v, MB_MAX_BYTES, s + 1, n - 1);
 		if (k <= 0)
 			return cg_fail(e, CG_E_INVALID_ARGUMENT, "multiaddr: bad %s multibase value", pr->name);
 		return put_comp(out, pr->code, -1, v, (size_t)k);
@@ -316,11 +319,12 @@ static int put_text(buf *out, const ma_comp *c, const struct ma_proto *pr, cg_er
 		return buf_printf(out, "/%s", tmp) ? -CG_E_QUOTA_EXCEEDED : 0;
 	}
 	case T_MB: {
-		size_t n = base64_encoded_len(c->len, true);
-		if (n + 1 > sizeof tmp)
+		/* Same bound as the text parser, so whatever prints also parses. */
+		char mb[MB_MAX_BYTES * 4 / 3 + 8];
+		if (c->len > MB_MAX_BYTES)
 			return cg_fail(e, CG_E_INVALID_ARGUMENT, "multiaddr: %s value too long", pr->name);
-		base64_encode(tmp, c->value, c->len, true);
-		return buf_printf(out, "/u%s", tmp) ? -CG_E_QUOTA_EXCEEDED : 0;
+		base64_encode(mb, c->value, c->len, true);
+		return buf_printf(out, "/u%s", mb) ? -CG_E_QUOTA_EXCEEDED : 0;
 	}
 	default:
 		return cg_fail(e, CG_E_INVALID_ARGUMENT, "multiaddr: %s has no text form here", pr->name);
@@ -347,6 +351,9 @@ int ma_to_string(buf *out, const uint8_t *ma, size_t n, cg_err *e)
 	}
 	if (rc == -CG_E_QUOTA_EXCEEDED)
 		cg_fail(e, CG_E_QUOTA_EXCEEDED, "multiaddr: output buffer full");
+	/* Never produce text the parser would refuse. */
+	if (rc == 0 && out->len - start > MA_MAX_TEXT)
+		rc = cg_fail(e, CG_E_INVALID_ARGUMENT, "multiaddr: text form too long");
 	if (rc && out->len > start) {
 		out->len = start;
 		out->data[start] = 0;

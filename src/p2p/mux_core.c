@@ -88,8 +88,9 @@ int muxc_init(struct muxc *c, const struct muxer_limits *lim, uint32_t min_windo
 	if (!l.out_cap)
 		l.out_cap = DEF_OUT_CAP;
 	c->lim = l;
-	c->nbuckets = 64;
-	while (c->nbuckets < l.max_streams && c->nbuckets < (1u << 16))
+	/* At most 256 chains: an idle connection costs 2 KiB of table, a full one ~4 streams per chain. */
+	c->nbuckets = 16;
+	while (c->nbuckets < l.max_streams && c->nbuckets < 256)
 		c->nbuckets *= 2;
 	c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
 	c->ev_soft = 2 * (size_t)l.max_streams + 64;

@@ -89,17 +89,18 @@ struct p2p_swarm *p2p_swarm_free(struct p2p_swarm *sw)
 {
 	if (!sw)
 		return NULL;
-	sw->freeing = true;
 	for (size_t i = 0; i < sw->n_listeners; i++)
 		p2p_tcp_listener_close(&sw->listeners[i]);
-	while (sw->conns) {
-		struct p2p_conn *c = sw->conns;
-		sw->conns = c->next;
-		p2p_conn_free_now(c);
-	}
+	/* Close everything with a reason: stream owners get their last callback (on_close, open_cb, the
+	 * dial callback) and can free what they attached. Subscribers are not told (they are going away
+	 * with the swarm). */
+	sw->freeing = true;
+	while (sw->conns)
+		p2p_conn_close(sw->conns, "swarm shutting down");
 	while (sw->reap_streams) {
 		struct p2p_stream *s = sw->reap_streams;
 		sw->reap_streams = s->reap_next;
+		p2p_stream_last_call(s);
 		p2p_stream_free_now(s);
 	}
 	while (sw->reap_conns) {

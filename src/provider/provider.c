@@ -530,7 +530,7 @@ static struct pv_call *authorize(struct provider *p, struct http_req *r, enum pv
 	const char *lease_id = http_req_header(r, "X-OpenClaw-Lease");
 	int rc;
 	if (!token) {
-		rc = cg_fail(&e, CG_E_AUTH_REQUIRED, "a lease token is required (Authorization: Bearer tok_...)");
+		rc = cg_fail(&e, CG_E_AUTH_REQUIRED, "a lease token is required (Authorization header or X-Lease-Token)");
 		goto fail;
 	}
 	if (lease_id && (!*lease_id || strlen(lease_id) > 63)) {
@@ -607,8 +607,16 @@ static void on_call_close(struct http_req *r, void *arg)
 {
 	struct pv_call *c = arg;
 	c->gone = true;
-	if (c->res->kind == PV_MODEL)
+	if (c->res->kind == PV_MODEL) {
 		pv_chat_cut(c, NULL);
+	} else if (c->up) {
+		/* A pending upstream search: stop it; the reply below is a no-op that frees the call. */
+		hc_cancel(c->up);
+		c->up = NULL;
+		cg_err e;
+		cg_fail(&e, CG_E_UNAVAILABLE, "client went away");
+		pv_reply_error(c, &e);
+	}
 }
 
 struct pv_call *pv_call_new(struct provider *p, struct http_req *r, struct pv_resource *res, json_t *lease,
@@ -1007,10 +1015,21 @@ int provider_new(const struct provider_deps *deps, json_t *section, struct provi
 		{HTTP_GET | HTTP_POST, "/web3/resources/storage/list", SEARCH_BODY_MAX, on_list_storage},
 		{HTTP_POST, "/web3/market/lease", LEASEREQ_BODY_MAX, on_lease},
 	};
+	bool has_model = false;
+	for (size_t i = 0; i < p->nres; i++)
+		has_model |= p->res[i].kind == PV_MODEL;
 	for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
 		if (routes[i].fn == on_lease && !p->lease_route)
 			continue;
+		bool alias = !strcmp(routes[i].path, "/v1/chat/completions");
+		if (alias && !has_model)
+			continue;
 		if (http_route(deps->http, routes[i].methods, routes[i].path, 0, routes[i].cap, routes[i].fn, p) < 0) {
+			if (alias) {
+				/* Another module serves the OpenAI path on this node; the /web3 route still works. */
+				log_warn("provider", "route taken, alias not served", "path=%s", routes[i].path);
+				continue;
+			}
 			r = cg_fail(e, CG_E_INTERNAL, "provider: route %s is taken", routes[i].path);
 			goto fail;
 		}

@@ -284,7 +284,7 @@ void rpc_dispatch(struct rpc_registry *reg, const char *body, size_t len, const 
 		  rpc_done_fn done, void *arg)
 {
 	json_error_t jerr;
-	json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!req) {
 		char msg[200];
 		snprintf(msg, sizeof msg, "parse error: %s at line %d column %d", jerr.text, jerr.line, jerr.column);

@@ -201,13 +201,13 @@ void sb_cgroup_create(struct sb_cgroup *cg, const struct sandbox_spec *s, uint32
 		sb_note(notes, cap, "cgroups: none writable, the tree is tracked by its PID namespace only");
 }
 
-int sb_cgroup_attach(const struct sb_cgroup *cg, pid_t pid)
+int sb_cgroup_attach(const struct sb_cgroup *cg, pid_t pid, bool in_v2)
 {
 	char v[32];
 	snprintf(v, sizeof v, "%d", (int)pid);
 	const char *dirs[] = {cg->v2, cg->mem, cg->pids, cg->cpu, cg->acct};
 	for (size_t i = 0; i < 5; i++) {
-		if (!dirs[i][0] || (i == 4 && strcmp(cg->acct, cg->cpu) == 0))
+		if (!dirs[i][0] || (i == 4 && strcmp(cg->acct, cg->cpu) == 0) || (i == 0 && in_v2))
 			continue;
 		int rc = write_in(dirs[i], "cgroup.procs", v);
 		/* A limit that was set up but could not take the process would be a silent hole. */

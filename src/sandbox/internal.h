@@ -72,7 +72,8 @@ struct sb_cgstats {
  * the caller decides (a limit asked for but not enforceable falls back to rlimits). */
 void sb_cgroup_create(struct sb_cgroup *cg, const struct sandbox_spec *s, uint32_t pids_extra, char *notes,
 		      size_t cap);
-int sb_cgroup_attach(const struct sb_cgroup *cg, pid_t pid);
+/* Moves pid into this run's cgroups (in_v2: it was born in the v2 one with CLONE_INTO_CGROUP). */
+int sb_cgroup_attach(const struct sb_cgroup *cg, pid_t pid, bool in_v2);
 void sb_cgroup_kill(const struct sb_cgroup *cg);
 void sb_cgroup_stats(const struct sb_cgroup *cg, struct sb_cgstats *st);
 void sb_cgroup_destroy(struct sb_cgroup *cg);

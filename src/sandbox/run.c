@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -620,8 +621,26 @@ int sandbox_run(const struct sandbox_spec *s, struct sandbox_result *r, cg_err *
 	c.n_extra = R.n_extra;
 	memcpy(c.fd_extra, R.extra, sizeof(int) * (size_t)R.n_extra);
 
+	/* Born straight into the v2 cgroup when there is one (CLONE_INTO_CGROUP): migrating a running task
+	 * into a v2 cgroup costs a synchronize_rcu() in the kernel, most of a cold start. */
 	int pidfd = -1;
-	pid_t pid = (pid_t)syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, 0UL, &pidfd, 0UL, 0UL);
+	pid_t pid = -1;
+	bool in_v2 = false;
+	int cgfd = R.cg.v2[0] ? open(R.cg.v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (cgfd >= 0) {
+		struct clone_args ca;
+		memset(&ca, 0, sizeof ca);
+		ca.flags = flags | CLONE_PIDFD | CLONE_INTO_CGROUP;
+		ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
+		ca.exit_signal = SIGCHLD;
+		ca.cgroup = (uint64_t)cgfd;
+		pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+		in_v2 = pid >= 0;
+		if (pid != 0)
+			close(cgfd);
+	}
+	if (pid < 0)
+		pid = (pid_t)syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, 0UL, &pidfd, 0UL, 0UL);
 	if (pid < 0) {
 		rc = cg_fail(e, errno == EPERM || errno == EINVAL || errno == ENOSPC ? CG_E_UNAVAILABLE : CG_E_INTERNAL,
 			     "sandbox: cannot create the %s namespaces: %s (see 'clawgrid sandbox check')",
@@ -647,7 +666,7 @@ int sandbox_run(const struct sandbox_spec *s, struct sandbox_result *r, cg_err *
 	if (s->backend == SANDBOX_NATIVE)
 		prc = write_maps(pid, root ? SB_HOST_UID_ROOT : geteuid(), root ? SB_HOST_GID_ROOT : getegid(), root);
 	if (prc == 0)
-		prc = sb_cgroup_attach(&R.cg, pid);
+		prc = sb_cgroup_attach(&R.cg, pid, in_v2);
 	o.t_start = clock_mono_ms();
 	if (prc != 0 || write(R.p_go[1], "g", 1) != 1) {
 		kill(pid, SIGKILL);

@@ -40,10 +40,10 @@ wait_line() {
 # start_js_listener NAME MUXER [extra args]: sets JS_ADDR, JS_PID; output in $WORK/NAME.out
 start_js_listener() {
   local name=$1 mux=$2; shift 2
-  # stdin from a fifo-less sleep: the peer exits when its stdin closes, i.e. when this test dies.
-  (sleep 300 | exec "$NODE" "$HERE/peer.mjs" listen --muxer "$mux" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err") &
-  PIDS+=($!)
+  # --parent-pid: the peer exits by itself if this test dies without cleaning up.
+  "$NODE" "$HERE/peer.mjs" listen --muxer "$mux" --parent-pid $$ "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   JS_PID=$!
+  PIDS+=($JS_PID)
   wait_line "$WORK/$name.out" '"event":"listening"'
   JS_ADDR=$(grep '"event":"listening"' "$WORK/$name.out" | head -1 | jq -r '.addrs[0]')
   JS_ID=$(grep '"event":"listening"' "$WORK/$name.out" | head -1 | jq -r '.peerId')

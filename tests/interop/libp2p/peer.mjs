@@ -2,7 +2,7 @@
 // benchmarks. Nobody on the project wrote the libp2p side of it: this file only wires the npm packages together
 // and reports what they see, one JSON object per line on stdout.
 //
-//   node peer.mjs listen [--listen MA] [--muxer yamux|mplex] [--die-after-echo-bytes N]
+//   node peer.mjs listen [--listen MA] [--muxer yamux|mplex|both] [--die-after-echo-bytes N] [--parent-pid P]
 //       prints {"event":"listening","peerId":…,"addrs":[…]} then serves /clawgrid/echo/1.0.0 until SIGTERM,
 //       printing {"event":"identify",…} for every peer that identifies itself.
 //   node peer.mjs dial MA [--muxer yamux|mplex] [--actions a,b,…]
@@ -55,6 +55,7 @@ function parseArgs (argv) {
     else if (a === '--actions') opts.actions = v.split(',').filter(Boolean)
     else if (a === '--die-after-echo-bytes') opts.dieAfter = Number(v)
     else if (a === '--bytes') opts.bytes = Number(v)
+    else if (a === '--parent-pid') opts.parentPid = Number(v)
     else throw new Error(`unknown option ${a}`)
   }
   if (!['yamux', 'mplex', 'both'].includes(opts.muxer)) throw new Error(`unknown muxer ${opts.muxer}`)
@@ -263,9 +264,6 @@ async function runListen (opts) {
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
-  // A test that dies must not leave this peer running: stdin closing (EOF) ends it too.
-  process.stdin.on('end', stop)
-  process.stdin.resume()
 }
 
 // Benchmarks: a listener that only serves echo, and a dialer that measures the handshake (dial until the
@@ -293,6 +291,12 @@ async function runBenchDial (opts) {
 }
 
 const opts = parseArgs(process.argv.slice(2))
+// A test that dies must not leave this peer behind: exit when the given parent process is gone.
+if (opts.parentPid) {
+  setInterval(() => {
+    try { process.kill(opts.parentPid, 0) } catch { process.exit(4) }
+  }, 500).unref()
+}
 process.on('unhandledRejection', (err) => {
   process.stderr.write('unhandled rejection: ' + (err?.stack ?? err) + '\n')
   fail(err)

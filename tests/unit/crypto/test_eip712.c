@@ -295,7 +295,10 @@ static void t_ranges_and_shapes(void **s)
 	    "\"message\":{\"a\":[]}}",
 	    "{\"types\":{\"X\":[{\"name\":\"a\",\"type\":\"bytes33\"}]},\"primaryType\":\"X\",\"domain\":{},"
 	    "\"message\":{\"a\":\"0x00\"}}",
-	    /* names that would make encodeType ambiguous */
+	    /* names that would make encodeType ambiguous, also in a struct only reached via an empty array */
+	    "{\"types\":{\"X\":[{\"name\":\"a\",\"type\":\"Y[]\"}],\"Y\":[{\"name\":\"b\",\"type\":\"uint8 "
+	    "c,uint8\"}]},"
+	    "\"primaryType\":\"X\",\"domain\":{},\"message\":{\"a\":[]}}",
 	    "{\"types\":{\"X(uint8 a)Y\":[{\"name\":\"a\",\"type\":\"uint8\"}]},\"primaryType\":\"X(uint8 a)Y\","
 	    "\"domain\":{},\"message\":{\"a\":1}}",
 	    "{\"types\":{\"X\":[{\"name\":\"a b\",\"type\":\"uint8\"}]},\"primaryType\":\"X\",\"domain\":{},"

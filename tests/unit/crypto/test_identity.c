@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/enc.h"
@@ -210,6 +211,12 @@ static void t_keyfile_malformed(void **s)
 	big[sizeof big - 1] = '\0';
 	write_file(p, big, 0600);
 	assert_int_equal(node_key_load(p, false, &k, &e), -CG_E_INVALID_ARGUMENT);
+	/* a FIFO is refused without blocking */
+	char fifo[256];
+	snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(node_key_load(fifo, false, &k, &e), -CG_E_FORBIDDEN);
+	unlink(fifo);
 	/* a directory is not a key file */
 	char sub[256];
 	snprintf(sub, sizeof sub, "%s/d", dir);
@@ -239,6 +246,53 @@ static void t_keyfile_create_conflict(void **s)
 	assert_int_equal(keyfile_create(p, "test file", "x", 1, &e), -CG_E_INTERNAL);
 }
 
+/* Several processes creating the same missing key file at once all end up with one and the same key. */
+static void t_keyfile_race(void **s)
+{
+	(void)s;
+	char p[256];
+	snprintf(p, sizeof p, "%s/shared.key", dir);
+	enum { N = 6 };
+	int fds[N][2];
+	pid_t pids[N];
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(pipe2(fds[i], O_CLOEXEC), 0);
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct node_key k;
+			cg_err e;
+			int ok = node_key_load(p, true, &k, &e) == 0;
+			uint8_t msg[33];
+			msg[0] = (uint8_t)ok;
+			memcpy(msg + 1, k.pk, 32);
+			ssize_t w = write(fds[i][1], msg, sizeof msg);
+			_exit(w == (ssize_t)sizeof msg ? 0 : 1);
+		}
+		close(fds[i][1]);
+	}
+	uint8_t first[32];
+	for (int i = 0; i < N; i++) {
+		uint8_t msg[33];
+		assert_int_equal(read(fds[i][0], msg, sizeof msg), (ssize_t)sizeof msg);
+		close(fds[i][0]);
+		int status;
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		assert_int_equal(msg[0], 1);
+		if (i == 0)
+			memcpy(first, msg + 1, 32);
+		else
+			assert_memory_equal(first, msg + 1, 32);
+	}
+	struct node_key k;
+	cg_err e;
+	assert_int_equal(node_key_load(p, false, &k, &e), 0);
+	assert_memory_equal(k.pk, first, 32);
+	assert_int_equal(count_entries(), 1); /* no temp files left */
+	node_key_wipe(&k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +302,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(t_keyfile, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(t_keyfile_malformed, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(t_keyfile_create_conflict, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(t_keyfile_race, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

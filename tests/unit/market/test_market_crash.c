@@ -204,7 +204,9 @@ static void t_crash(void **s)
 		cg_err e;
 		json_t *res;
 		assert_int_equal(open_market(&st, &k, &m), 0);
-		assert_int_equal(market_call(m, "market.resource.publish", res_params(PROV, NULL, "crash", "2"), &res, &e), 0);
+		json_t *rp = res_params(PROV, NULL, "crash", "2");
+		assert_int_equal(market_call(m, "market.resource.publish", rp, &res, &e), 0);
+		json_decref(rp);
 		snprintf(rid, sizeof rid, "%s", S(res, "resourceId"));
 		json_decref(res);
 		json_t *p = json_pack("{s:s,s:s}", "address", CONS, "amount", "1000000000");
