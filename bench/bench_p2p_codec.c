@@ -109,10 +109,22 @@ static void yamux_run(size_t total, noise_chan *x, noise_chan *y)
 	buf_done(&plain);
 }
 
+/* Decimal argument in 1..max, or 0 when malformed. */
+static size_t arg_num(const char *s, size_t max)
+{
+	size_t v = 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > max / 10)
+			return 0;
+		v = v * 10 + (size_t)(*s - '0');
+	}
+	return v <= max ? v : 0;
+}
+
 int main(int argc, char **argv)
 {
-	size_t mib = argc > 1 ? (size_t)atoi(argv[1]) : 256;
-	int hs_n = argc > 2 ? atoi(argv[2]) : 500;
+	size_t mib = argc > 1 ? arg_num(argv[1], 1 << 16) : 256;
+	int hs_n = argc > 2 ? (int)arg_num(argv[2], 1 << 20) : 500;
 	if (sodium_init() < 0 || mib == 0 || hs_n <= 0)
 		die("bad arguments");
 	size_t total = mib << 20;

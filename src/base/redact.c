@@ -96,7 +96,9 @@ void redact_inplace(char *s, size_t cap)
 			continue;
 		}
 		/* lease tokens */
-		if (strncmp(src + i, "tok_", 4) == 0 && (i == 0 || !tokch((unsigned char)src[i - 1]))) {
+		/* A token starts at a word boundary; "=", "/" or ":" before it (token=tok_...) still count as one. */
+		if (strncmp(src + i, "tok_", 4) == 0 &&
+		    (i == 0 || !(isalnum((unsigned char)src[i - 1]) || src[i - 1] == '_'))) {
 			size_t j = i + 4;
 			while (j < len && tokch((unsigned char)src[j]))
 				j++;

@@ -51,6 +51,7 @@ struct route {
 	size_t cap;
 	http_handler_fn fn;
 	void *arg;
+	http_accept_fn accept; /* NULL: a plain route; else a guarded one (http_route_when) */
 };
 
 struct conn {
@@ -530,13 +531,30 @@ int http_server_listen(struct http_server *s, const char *hostport, char *out, s
 	return 0;
 }
 
+static int route_add(struct http_server *s, unsigned methods_mask, const char *path, unsigned flags,
+		     size_t body_cap, http_accept_fn accept, http_handler_fn fn, void *arg);
+
 int http_route(struct http_server *s, unsigned methods_mask, const char *path, unsigned flags, size_t body_cap,
 	       http_handler_fn fn, void *arg)
+{
+	return route_add(s, methods_mask, path, flags, body_cap, NULL, fn, arg);
+}
+
+int http_route_when(struct http_server *s, unsigned methods_mask, const char *path, unsigned flags, size_t body_cap,
+		    http_accept_fn accept, http_handler_fn fn, void *arg)
+{
+	if (!accept || (flags & HTTP_PREFIX))
+		return -1; /* guards are for exact paths only */
+	return route_add(s, methods_mask, path, flags, body_cap, accept, fn, arg);
+}
+
+static int route_add(struct http_server *s, unsigned methods_mask, const char *path, unsigned flags,
+		     size_t body_cap, http_accept_fn accept, http_handler_fn fn, void *arg)
 {
 	bool prefix = flags & HTTP_PREFIX;
 	for (size_t i = 0; i < s->nroutes; i++) {
 		if (strcmp(s->routes[i].path, path) == 0 && (bool)(s->routes[i].flags & HTTP_PREFIX) == prefix &&
-		    (s->routes[i].methods & methods_mask)) {
+		    (s->routes[i].methods & methods_mask) && !accept && !s->routes[i].accept) {
 			log_error("http", "route registered twice", "path=%s", path);
 			return -1;
 		}
@@ -558,6 +576,7 @@ int http_route(struct http_server *s, unsigned methods_mask, const char *path, u
 	r->cap = body_cap > s->o.max_body ? s->o.max_body : body_cap;
 	r->fn = fn;
 	r->arg = arg;
+	r->accept = accept;
 	s->nroutes++;
 	return 0;
 }
@@ -619,24 +638,33 @@ int http_server_connections(const struct http_server *s)
 
 /* ---------------------------------------------------------------- dispatch */
 
-static const struct route *match(struct http_server *s, const char *path, unsigned mbit, unsigned *allow,
-				 const char **label)
+static const struct route *match(struct http_server *s, const struct http_req *req, const char *path,
+				 unsigned mbit, unsigned *allow, const char **label)
 {
-	const struct route *best = NULL;
+	const struct route *best = NULL, *guarded = NULL, *accepted = NULL;
 	*allow = 0;
 	*label = NULL;
-	/* Exact routes first. */
+	/* Exact routes first: a guarded route that accepts, else the plain one, else any guarded one. */
 	for (size_t i = 0; i < s->nroutes; i++) {
 		const struct route *r = &s->routes[i];
 		if ((r->flags & HTTP_PREFIX) || strcmp(r->path, path) != 0)
 			continue;
 		*allow |= r->methods;
 		*label = r->path;
-		if ((r->methods & mbit) && !best)
-			best = r;
+		if (!(r->methods & mbit))
+			continue;
+		if (!r->accept) {
+			if (!best)
+				best = r;
+		} else {
+			if (!guarded)
+				guarded = r;
+			if (!accepted && r->accept(req, r->arg))
+				accepted = r;
+		}
 	}
 	if (*label)
-		return best;
+		return accepted ? accepted : best ? best : guarded;
 	size_t blen = 0;
 	for (size_t i = 0; i < s->nroutes; i++) {
 		const struct route *r = &s->routes[i];
@@ -759,7 +787,7 @@ static void gen_cb(struct evhttp_request *ev, void *arg)
 	}
 	unsigned allow;
 	const char *label;
-	const struct route *rt = match(s, r->path, r->mbit, &allow, &label);
+	const struct route *rt = match(s, r, r->path, r->mbit, &allow, &label);
 	if (label)
 		r->label = label;
 	if (!rt) {

@@ -78,6 +78,15 @@ int http_parse_hostport(const char *hostport, char *host, size_t hcap, int *port
 int http_route(struct http_server *s, unsigned methods, const char *path, unsigned flags, size_t body_cap,
 	       http_handler_fn fn, void *arg);
 
+/* A guarded route (http_route_when): it shares its path and methods with other routes and takes only the
+ * requests its accept(r, arg) says yes to (headers are readable; the body is not read yet). Matching for an
+ * exact path: the first guarded route that accepts, else the plain route (at most one per path/method),
+ * else the first guarded route anyway (so a lone guarded route still answers). Lets two modules serve one
+ * path whichever registers first, e.g. the provider's lease-token /v1/chat/completions and the gateway. */
+typedef bool (*http_accept_fn)(const struct http_req *r, void *arg);
+int http_route_when(struct http_server *s, unsigned methods, const char *path, unsigned flags, size_t body_cap,
+		    http_accept_fn accept, http_handler_fn fn, void *arg);
+
 /* Graceful stop: stops accepting, closes idle connections, lets in-flight requests finish; done(arg) runs
  * once they are all finished or after timeout_ms (whichever comes first). Requests arriving meanwhile get
  * 503. */

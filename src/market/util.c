@@ -151,7 +151,7 @@ static void bind_json(sqlite3_stmt *s, int i, json_t *v)
 int mkt_put(struct market *m, enum mkt_tbl t, json_t *doc, cg_err *e)
 {
 	const struct tdef *d = &tdefs[t];
-	char sql[1024], cols[400] = "", vals[100] = "", upd[600] = "";
+	char sql[2048], cols[400] = "", vals[100] = "", upd[600] = "";
 	int nc = 0;
 	for (; d->cols[nc]; nc++) {
 		size_t l = strlen(cols);

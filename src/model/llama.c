@@ -54,7 +54,7 @@ static void llama_log_cb(int level, const char *text, void *ud)
 	if (level == 4) {
 		/* Keep the first error since the reset: later lines only say that the step failed. */
 		if (!last_llama_error[0])
-			snprintf(last_llama_error, sizeof last_llama_error, "%s", line);
+			snprintf(last_llama_error, sizeof last_llama_error, "%.255s", line);
 		log_warn("model", "llama.cpp error", "text=\"%s\"", line);
 	} else {
 		log_debug("model", "llama.cpp", "text=\"%s\"", line);

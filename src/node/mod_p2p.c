@@ -371,6 +371,11 @@ static int rpc_dial(void *arg, struct rpc_call *call, json_t *params, json_t **r
 		return -e->code;
 	/* An explicit dial by the owner overrides the automatic backoff. */
 	p2p_connmgr_backoff_clear(p2p_swarm_connmgr(md->sw), addr);
+	const char *id = strstr(addr, "/p2p/");
+	while (id && strstr(id + 1, "/p2p/"))
+		id = strstr(id + 1, "/p2p/");
+	if (id)
+		p2p_connmgr_backoff_clear(p2p_swarm_connmgr(md->sw), id + 5); /* the key is the peer id then */
 	if ((r = p2p_swarm_dial(md->sw, addr, on_dial, p, e)) < 0) {
 		p->finished = true;
 		pending_free(p);

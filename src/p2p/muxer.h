@@ -101,7 +101,7 @@ static inline long muxer_write(muxer *m, uint64_t id, const uint8_t *p, size_t n
  * closed and everything was read). Reading opens the yamux window again. <0: -CG_E_NOT_FOUND. */
 static inline long muxer_read(muxer *m, uint64_t id, uint8_t *p, size_t cap, bool *eof, cg_err *e)
 { return m->ops->read(m, id, p, cap, eof, e); }
-/* Half-close: no more writes from us; reading goes on. Idempotent. */
+/* Half-close: no more writes from us; reading goes on. Idempotent while the stream exists. */
 static inline int muxer_close(muxer *m, uint64_t id, cg_err *e) { return m->ops->close(m, id, e); }
 /* Aborts the stream both ways and frees it at once (no event). */
 static inline int muxer_reset(muxer *m, uint64_t id, cg_err *e) { return m->ops->reset(m, id, e); }

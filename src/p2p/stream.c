@@ -125,16 +125,21 @@ void p2p_stream_flush(struct p2p_stream *s)
 	struct p2p_conn *c = s->conn;
 	if (s->state == ST_DEAD || !s->in_mux || c->state != CONN_OPEN)
 		return;
-	if (s->tx.len) {
+	if (s->tx.len > s->tx_off) {
 		cg_err e = {0};
-		long w = muxer_write(c->mux, s->id, s->tx.data, s->tx.len, &e);
+		long w = muxer_write(c->mux, s->id, s->tx.data + s->tx_off, s->tx.len - s->tx_off, &e);
 		if (w < 0) {
 			p2p_stream_kill(s, e.msg[0] ? e.msg : "write failed");
 			return;
 		}
-		buf_consume(&s->tx, (size_t)w);
+		/* Consumed bytes are skipped, not moved: the queue is compacted only when an append needs it. */
+		s->tx_off += (size_t)w;
+		if (s->tx_off == s->tx.len) {
+			buf_reset(&s->tx);
+			s->tx_off = 0;
+		}
 	}
-	if (!s->tx.len && s->close_pending && !s->write_closed) {
+	if (s->tx.len == s->tx_off && s->close_pending && !s->write_closed) {
 		muxer_close(c->mux, s->id, NULL);
 		s->write_closed = true;
 	}
@@ -225,7 +230,7 @@ static void drain_input(struct p2p_stream *s)
 		size_t used = 0;
 		int rc = mss_feed(s->mss, s->early.data, s->early.len, &used, &s->tx, &e);
 		buf_consume(&s->early, used);
-		if (s->tx.len)
+		if (s->tx.len > s->tx_off)
 			p2p_stream_flush(s);
 		if (rc < 0) {
 			char r[160];
@@ -353,7 +358,12 @@ int p2p_stream_write(struct p2p_stream *s, const uint8_t *p, size_t n, cg_err *e
 		return cg_fail(e, CG_E_CONFLICT, "stream is closed for writing");
 	if (n > p2p_stream_write_space(s)) {
 		s->want_writable = true;
-		return cg_fail(e, CG_E_QUOTA_EXCEEDED, "stream send buffer full (%zu bytes queued)", s->tx.len);
+		return cg_fail(e, CG_E_QUOTA_EXCEEDED, "stream send buffer full (%zu bytes queued)",
+			       p2p_stream_write_pending(s));
+	}
+	if (s->tx.len + n > s->tx.cap) {
+		buf_consume(&s->tx, s->tx_off);
+		s->tx_off = 0;
 	}
 	if (buf_append(&s->tx, p, n) < 0)
 		return cg_fail(e, CG_E_QUOTA_EXCEEDED, "stream send buffer full");
@@ -365,12 +375,12 @@ int p2p_stream_write(struct p2p_stream *s, const uint8_t *p, size_t n, cg_err *e
 
 size_t p2p_stream_write_space(const struct p2p_stream *s)
 {
-	return s->tx.cap - s->tx.len;
+	return s->tx.cap - (s->tx.len - s->tx_off);
 }
 
 size_t p2p_stream_write_pending(const struct p2p_stream *s)
 {
-	return s->tx.len;
+	return s->tx.len - s->tx_off;
 }
 
 void p2p_stream_close_write(struct p2p_stream *s)

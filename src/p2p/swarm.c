@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "p2p/identify.h"
 #include "p2p/multiaddr.h"
 #include "p2p/mplex.h"
 #include "p2p/peerstore.h"
@@ -207,6 +208,8 @@ int p2p_swarm_listen(struct p2p_swarm *sw, const char *maddr, cg_err *e)
 		return rc;
 	sw->n_listeners++;
 	rebuild_listen_text(sw);
+	/* Peers already connected learn the new address now (identify push), not at their next connect. */
+	p2p_identify_push_all(sw);
 	log_info("p2p", "listening", "addr=%s peer=%s", sw->listeners[sw->n_listeners - 1].addr, sw->peer_id);
 	return 0;
 }

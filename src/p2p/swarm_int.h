@@ -100,7 +100,8 @@ struct p2p_stream {
 	void *open_arg;
 	struct p2p_stream_cbs cbs;
 	void *arg;
-	buf tx;               /* queued for muxer_write (capped at stream_buf_cap) */
+	buf tx;               /* queued for muxer_write (capped at stream_buf_cap); tx.data[tx_off..len) */
+	size_t tx_off;
 	buf early;            /* bytes after the negotiation, delivered once the handler is set */
 	bool close_pending;   /* half-close once tx is flushed */
 	bool write_closed;    /* muxer_close done */

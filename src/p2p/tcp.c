@@ -222,10 +222,14 @@ static int dial_sa(struct p2p_conn *c, const struct sockaddr *sa, socklen_t len,
 	return 0;
 }
 
-/* A pending DNS lookup outlives nothing: the connection clears `c` when it dies first. */
+/* A pending DNS lookup outlives nothing: the connection clears `c` when it dies first. The lookup starts
+ * from the loop (never inside p2p_swarm_dial), because evdns answers names from /etc/hosts synchronously
+ * and a failure would then reach the dial callback from inside the dial call. */
 struct dns_ctx {
 	struct p2p_conn *c;
-	uint16_t port;
+	struct evutil_addrinfo hints;
+	char host[256];
+	char port[8];
 };
 
 static void dns_cb(int result, struct evutil_addrinfo *res, void *arg)
@@ -258,6 +262,16 @@ static void dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 		p2p_conn_fail(c, &e, NULL);
 		p2p_swarm_schedule_reap(c->sw);
 	}
+}
+
+static void dns_start(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_ctx *ctx = arg;
+	if (!ctx->c) {
+		free(ctx); /* the connection died before the lookup started */
+		return;
+	}
+	evdns_getaddrinfo(ctx->c->sw->dns, ctx->host, ctx->port, &ctx->hints, dns_cb, ctx);
 }
 
 void p2p_tcp_forget(struct p2p_conn *c)
@@ -294,15 +308,16 @@ int p2p_tcp_dial(struct p2p_conn *c, const uint8_t *ma, size_t n, cg_err *e)
 	if (!ctx)
 		return cg_fail(e, CG_E_INTERNAL, "out of memory");
 	ctx->c = c;
-	ctx->port = d.port;
-	struct evutil_addrinfo hints;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = d.kind == MA_HOST_DNS4 ? AF_INET : d.kind == MA_HOST_DNS6 ? AF_INET6 : AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	char port[8];
-	snprintf(port, sizeof port, "%u", d.port);
+	ctx->hints.ai_family = d.kind == MA_HOST_DNS4 ? AF_INET : d.kind == MA_HOST_DNS6 ? AF_INET6 : AF_UNSPEC;
+	ctx->hints.ai_socktype = SOCK_STREAM;
+	snprintf(ctx->host, sizeof ctx->host, "%s", d.host);
+	snprintf(ctx->port, sizeof ctx->port, "%u", d.port);
+	struct timeval now = {0, 0};
+	if (event_base_once(sw->base, -1, EV_TIMEOUT, dns_start, ctx, &now) != 0) {
+		free(ctx);
+		return cg_fail(e, CG_E_INTERNAL, "cannot schedule the dns lookup");
+	}
 	c->dns_ctx = ctx;
-	evdns_getaddrinfo(sw->dns, d.host, port, &hints, dns_cb, ctx);
 	return 0;
 }
 

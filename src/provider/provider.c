@@ -894,9 +894,11 @@ static void on_lease(struct http_req *r, void *arg)
 		goto fail;
 	log_info("provider", "lease issued to a remote consumer", "lease=%s resource=%s consumer=%s",
 		 json_string_value(json_object_get(out, "leaseId")), q.resource_id, q.consumer);
-	json_t *reply = json_pack("{s:b,s:O,s:O,s:O,s:O,s:s,s:s,s:s,s:s}", "ok", 1, "leaseId", json_object_get(out, "leaseId"),
+	/* The token is copied into the reply (the source string is wiped right after). */
+	json_t *reply = json_pack("{s:b,s:O,s:O,s:O,s:s,s:s,s:s,s:s,s:s}", "ok", 1, "leaseId", json_object_get(out, "leaseId"),
 				  "orderId", json_object_get(out, "orderId"), "expiresAt", json_object_get(out, "expiresAt"),
-				  "accessToken", json_object_get(out, "accessToken"), "resourceId", q.resource_id, "kind",
+				  "accessToken", json_string_value(json_object_get(out, "accessToken")) ?: "", "resourceId",
+				  q.resource_id, "kind",
 				  kind_name(pr->kind), "providerActorId", p->actor, "providerPeerId", p->peer_id);
 	json_t *tok = json_object_get(out, "accessToken");
 	if (json_is_string(tok))

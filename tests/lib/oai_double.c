@@ -40,7 +40,7 @@ struct stream {
 	struct event *timer;
 	char id[48], model[128];
 	int sent, total, cut, stall, delay_ms, prompt_tokens;
-	bool usage, role_sent;
+	bool usage, role_sent, cutting;
 };
 
 static void count(struct oai_double *d, int *field, int delta)
@@ -137,10 +137,17 @@ static void step(evutil_socket_t fd, short what, void *arg)
 	struct stream *s = arg;
 	for (;;) {
 		if (s->cut >= 0 && s->sent >= s->cut) {
-			/* Drop the connection without the terminating chunk: a cut stream. */
-			evhttp_connection_set_closecb(s->conn, NULL, NULL);
-			evhttp_connection_free(s->conn);
-			stream_free(s);
+			if (s->cutting) {
+				/* Drop the connection without the terminating chunk: a cut stream. */
+				evhttp_connection_set_closecb(s->conn, NULL, NULL);
+				evhttp_connection_free(s->conn);
+				stream_free(s);
+				return;
+			}
+			/* Let what was sent reach the client first (and leave evhttp's callback). */
+			s->cutting = true;
+			struct timeval tv = {0, 50000};
+			evtimer_add(s->timer, &tv);
 			return;
 		}
 		if (s->stall >= 0 && s->sent >= s->stall)

@@ -78,7 +78,7 @@ async function makeNode (opts, listen) {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: muxers(opts.muxer),
-    connectionManager: { maxConnections: 4096, maxIncomingPendingConnections: 256 },
+    connectionManager: { maxConnections: 4096, maxIncomingPendingConnections: 256, inboundConnectionThreshold: 100000 },
     services: { identify: identify(), ping: ping() }
   })
 }

@@ -429,6 +429,13 @@ static void t_pair(const char *muxer)
 	assert_non_null(pb);
 	assert_string_equal(pb->agent_version, "swarm-b");
 
+	/* identify push: a starts listening on a second address; b learns it without reconnecting */
+	assert_int_equal(pa->n_addrs, 1);
+	assert_int_equal(p2p_swarm_listen(p.a, "/ip4/127.0.0.1/tcp/0", &e), 0);
+	while (pa->n_addrs < 2)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(pa->n_addrs, 2);
+
 	/* a second dial to the same peer reuses the connection */
 	struct p2p_conn *first = p.conn;
 	p.dialed = 0;
@@ -526,6 +533,24 @@ static void t_dial_failures(void **st)
 	assert_null(p.conn);
 	assert_int_equal(p.dial_err.code, CG_E_FORBIDDEN);
 	assert_non_null(strstr(p.dial_err.msg, "peer id"));
+
+	/* a DNS name (from /etc/hosts, answered on the loop) reaches the same listener */
+	char dns[400];
+	const char *tcp = strstr(addrs[0], "/tcp/");
+	snprintf(dns, sizeof dns, "/dns4/localhost%s", tcp);
+	p.dialed = 0;
+	assert_int_equal(p2p_swarm_dial(p.b, dns, on_dial, &p, &e), 0);
+	assert_false(p.dialed);
+	run_until(&p.dialed);
+	assert_non_null(p.conn);
+	assert_string_equal(p2p_conn_peer_id(p.conn), p2p_swarm_peer_id(p.a));
+	p.conn = NULL;
+	/* an unresolvable name fails through the callback, never from inside the call */
+	p.dialed = 0;
+	assert_int_equal(p2p_swarm_dial(p.b, "/dns4/no-such-host.invalid/tcp/1", on_dial, &p, &e), 0);
+	assert_false(p.dialed);
+	run_until(&p.dialed);
+	assert_null(p.conn);
 
 	/* a closed port: the dial fails, and an immediate retry is refused by the backoff */
 	char closed[128];
