@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 	struct evhttp *http = evhttp_new(base);
 	evhttp_set_gencb(http, hello, NULL);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-	struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)atoi(colon + 1));
+	struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)strtoul(colon + 1, NULL, 10));
 	if (!bs) {
 		fprintf(stderr, "hello_evhttp: cannot bind %s\n", argv[1]);
 		return 1;

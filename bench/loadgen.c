@@ -136,11 +136,11 @@ int main(int argc, char **argv)
 		return 2;
 	snprintf(host, sizeof host, "%.*s", (int)(colon - argv[1]), argv[1]);
 	addr.sin_family = AF_INET;
-	addr.sin_port = htons((uint16_t)atoi(colon + 1));
+	addr.sin_port = htons((uint16_t)strtoul(colon + 1, NULL, 10));
 	if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
 		return 2;
-	int conns = atoi(argv[2]);
-	double secs = atof(argv[3]);
+	int conns = (int)strtoul(argv[2], NULL, 10);
+	double secs = strtod(argv[3], NULL);
 	const char *body = argc > 6 ? argv[6] : "";
 	int k = snprintf(request, sizeof request, "%s %s HTTP/1.1\r\nHost: %s\r\n", argv[4], argv[5], argv[1]);
 	for (int i = 7; i < argc; i++)

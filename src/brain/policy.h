@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BH_FAIL_RING 32
+#define BH_FAIL_RING 64
 #define BH_RETRY_AFTER_MAX_MS (10 * 60 * 1000)
 
 struct bh_cooldown {

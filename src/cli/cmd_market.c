@@ -34,6 +34,8 @@ static const struct sub subs[] = {
 	{"resource", "get", "market.resource.get", NULL, A_NONE, {"resourceId"}, "RESOURCE_ID"},
 	{"resource", "list", "market.resource.list", NULL, A_NONE, {NULL},
 	 "[--kind K] [--provider-actor-id A] [--status S] [--tag T] [--limit N]"},
+	{"resource", "mine", "web3.resources.list", NULL, A_NONE, {NULL}, "[--kind K] [--status S] [--tag T]  this node's"},
+	{"resource", "status", "web3.resources.status", NULL, A_NONE, {NULL}, "  this node's market counters"},
 	{"offer", "create", "market.offer.create", NULL, A_SELF, {"@"}, "FILE|-  (assetId, assetType, price, ...)"},
 	{"offer", "publish", "market.offer.publish", NULL, A_SELF, {"offerId"}, "OFFER_ID"},
 	{"offer", "update", "market.offer.update", NULL, A_SELF, {"offerId"}, "OFFER_ID [--price P] ..."},
@@ -44,6 +46,13 @@ static const struct sub subs[] = {
 	{"order", "cancel", "market.order.cancel", NULL, A_SELF, {"orderId"}, "ORDER_ID [--reason R]"},
 	{"order", "get", "market.order.get", NULL, A_NONE, {"orderId"}, "ORDER_ID"},
 	{"order", "list", "market.order.list", NULL, A_NONE, {NULL}, "[--buyer-id A] [--status S] [--limit N]"},
+	{"consent", "grant", "market.consent.grant", NULL, A_SELF, {"orderId"}, "ORDER_ID [--scope JSON] [--signature S]"},
+	{"consent", "revoke", "market.consent.revoke", NULL, A_SELF, {"consentId"}, "CONSENT_ID [--reason R]"},
+	{"consent", "get", "market.consent.get", NULL, A_NONE, {"consentId"}, "CONSENT_ID"},
+	{"delivery", "issue", "market.delivery.issue", NULL, A_SELF, {"orderId"}, "ORDER_ID [--payload-ref REF]"},
+	{"delivery", "revoke", "market.delivery.revoke", NULL, A_SELF, {"deliveryId"}, "DELIVERY_ID [--reason R]"},
+	{"delivery", "complete", "market.delivery.complete", NULL, A_SELF, {"deliveryId"}, "DELIVERY_ID"},
+	{"delivery", "get", "market.delivery.get", NULL, A_NONE, {"deliveryId"}, "DELIVERY_ID"},
 	{"lease", "issue", "market.lease.issue", "web3.resources.lease", A_WEB3, {"resourceId"},
 	 "RESOURCE_ID --ttl-ms N [--max-cost X] [--consumer-actor-id A]"},
 	{"lease", "revoke", "market.lease.revoke", "web3.resources.revokeLease", A_WEB3, {"leaseId"},
@@ -51,7 +60,10 @@ static const struct sub subs[] = {
 	{"lease", "get", "market.lease.get", NULL, A_NONE, {"leaseId"}, "LEASE_ID"},
 	{"lease", "list", "market.lease.list", NULL, A_NONE, {NULL},
 	 "[--provider-actor-id A] [--consumer-actor-id A] [--resource-id R] [--status S] [--limit N]"},
-	{"lease", "sweep", "market.lease.expireSweep", NULL, A_NONE, {NULL}, "[--dry-run] [--limit N] [--now MS]"},
+	{"lease", "sweep", "market.lease.expireSweep", NULL, A_NONE, {NULL}, "[--dry-run] [--limit N] [--now MS|ISO]"},
+	{"lease", "expire-sweep", "market.lease.expireSweep", NULL, A_NONE, {NULL}, "  (same as sweep)"},
+	{"lease", "revocations", "market.revocation.retry", NULL, A_NONE, {NULL},
+	 "[--dry-run] [--limit N] [--max-attempts N]  retry failed revocation notifications"},
 	{"ledger", "list", "market.ledger.list", NULL, A_NONE, {NULL},
 	 "[--lease-id L] [--resource-id R] [--provider-actor-id A] [--since MS] [--until MS] [--limit N]"},
 	{"ledger", "summary", "market.ledger.summary", NULL, A_NONE, {NULL}, "(same filters as list)"},
@@ -68,6 +80,8 @@ static const struct sub subs[] = {
 	{"settle", "balance", "market.settlement.balance", NULL, A_NONE, {"address"}, "ADDRESS"},
 	{"settle", "faucet", "market.settlement.faucet", NULL, A_NONE, {"address", "amount"},
 	 "ADDRESS AMOUNT  (dev only, local backend)"},
+	{"settle", "repair", "market.repair.retry", NULL, A_NONE, {NULL},
+	 "[--dry-run] [--limit N] [--max-attempts N]  re-run operations the backend failed"},
 	{"dispute", "open", "market.dispute.open", NULL, A_SELF, {"orderId", "reason"}, "ORDER_ID REASON"},
 	{"dispute", "evidence", "market.dispute.submitEvidence", NULL, A_SELF, {"disputeId", "summary", "hash"},
 	 "DISPUTE_ID SUMMARY HASH [--cid CID]"},
@@ -81,7 +95,8 @@ static const struct sub subs[] = {
 };
 #define NSUBS (sizeof subs / sizeof subs[0])
 
-static const char *const int_keys[] = {"ttlMs", "limit", "now", "since", "until", "quantity", "maxAttempts", NULL};
+static const char *const int_keys[] = {"ttlMs",    "limit",       "now",       "since", "until",
+				       "quantity", "maxAttempts", "expiresAt", NULL};
 
 static void usage(FILE *f, const char *group)
 {
@@ -173,8 +188,15 @@ static int self_actor(struct cli *c, char out[128])
 /* Short text renderings for people; --json prints the result as is. */
 static void print_text(const struct sub *s, json_t *res)
 {
-	static const char *const lists[] = {"resources", "offers", "orders", "leases", "entries", "disputes", "events",
-					    NULL};
+	/* One line per item: its id, its state and one telling field. */
+	static const struct {
+		const char *key, *id, *state, *extra;
+	} lists[] = {
+		{"resources", "resourceId", "status", "label"}, {"offers", "offerId", "status", "assetId"},
+		{"orders", "orderId", "status", "amount"},      {"leases", "leaseId", "status", "resourceId"},
+		{"entries", "ledgerId", "unit", "cost"},        {"disputes", "disputeId", "status", "orderId"},
+		{"events", "id", "kind", "refId"},              {NULL, NULL, NULL, NULL},
+	};
 	if (strcmp(s->method, "market.ledger.verify") == 0) {
 		bool ok = json_is_true(json_object_get(res, "ok"));
 		printf("ledger %s: %lld entries, %lld providers\n", ok ? "OK" : "BROKEN",
@@ -188,28 +210,18 @@ static void print_text(const struct sub *s, json_t *res)
 			       json_string_value(json_object_get(x, "problem")));
 		return;
 	}
-	for (int k = 0; lists[k]; k++) {
-		json_t *arr = json_object_get(res, lists[k]);
+	for (int k = 0; lists[k].key; k++) {
+		json_t *arr = json_object_get(res, lists[k].key);
 		if (!json_is_array(arr))
 			continue;
 		size_t i;
 		json_t *x;
 		json_array_foreach(arr, i, x)
 		{
-			static const char *const idk[] = {"resourceId", "offerId", "orderId", "leaseId", "ledgerId",
-							  "disputeId",  "id",      NULL};
-			const char *id = "", *st = json_string_value(json_object_get(x, "status"));
-			for (int j = 0; idk[j] && !*id; j++) {
-				const char *v = json_string_value(json_object_get(x, idk[j]));
-				if (v)
-					id = v;
-			}
-			const char *extra = json_string_value(json_object_get(x, "label"));
-			if (!extra)
-				extra = json_string_value(json_object_get(x, "kind"));
-			if (!extra)
-				extra = json_string_value(json_object_get(x, "cost"));
-			printf("%-34s %-22s %s\n", id, st ? st : "", extra ? extra : "");
+			const char *id = json_string_value(json_object_get(x, lists[k].id));
+			const char *st = json_string_value(json_object_get(x, lists[k].state));
+			const char *extra = json_string_value(json_object_get(x, lists[k].extra));
+			printf("%-34s %-26s %s\n", id ? id : "", st ? st : "", extra ? extra : "");
 		}
 		printf("(%zu)\n", json_array_size(arr));
 		return;

@@ -343,6 +343,11 @@ static double gauge_conns(void *arg)
 	return ((struct http_server *)arg)->nconns;
 }
 
+static double gauge_inflight(void *arg)
+{
+	return ((struct http_server *)arg)->inflight;
+}
+
 static void gen_cb(struct evhttp_request *ev, void *arg);
 
 struct http_server *http_server_new(struct event_base *base, const struct http_server_opts *opts)
@@ -388,6 +393,8 @@ struct http_server *http_server_new(struct event_base *base, const struct http_s
 	s->m_timeout = metrics_counter("clawgrid_http_slow_client_timeouts_total",
 				       "Connections closed because headers or body did not arrive in time.", "phase");
 	metrics_gauge_fn("clawgrid_http_open_connections", "Open HTTP connections.", gauge_conns, s);
+	metrics_gauge_fn("clawgrid_http_inflight_requests", "HTTP requests received and not yet answered.",
+			 gauge_inflight, s);
 	return s;
 }
 

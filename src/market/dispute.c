@@ -213,9 +213,7 @@ int op_dispute_resolve(struct market *m, const char *actor, json_t *p, json_t **
 		goto fail;
 	if ((r = store_tx_commit(m->st, e)) < 0)
 		goto out;
-	size_t i;
-	json_t *l;
-	json_array_foreach(revoked, i, l) mkt_lease_notify(m, l);
+	mkt_lease_notify_all(m, revoked);
 	*res = result_of(d);
 	json_object_set_new(*res, "resolution", json_string(how));
 	json_object_set(*res, "settlement", sres);

@@ -87,31 +87,98 @@ void mkt_lease_notify(struct market *m, json_t *lease)
 	}
 }
 
+void mkt_lease_notify_all(struct market *m, json_t *leases)
+{
+	size_t i;
+	json_t *l;
+	json_array_foreach(leases, i, l) mkt_lease_notify(m, l);
+}
+
 static void token_hash(const char *token, char out[static 72])
 {
 	sha256_tagged_hex(out, token, strlen(token));
 }
 
+/* The lease's lifetime: ttlMs, or the [SPEC 02] form's absolute expiresAt (epoch ms or ISO 8601), exactly
+ * one of them; either way the lifetime must lie within the seed's ttlMs range. */
+static int lease_ttl(json_t *p, int64_t now, int64_t *ttl, cg_err *e)
+{
+	int64_t at = -1;
+	int r;
+	bool has_ttl = json_object_get(p, "ttlMs") && !json_is_null(json_object_get(p, "ttlMs"));
+	if ((r = mkt_jp_time(p, "expiresAt", &at, e)) < 0)
+		return r;
+	if (has_ttl && at >= 0)
+		return cg_fail(e, CG_E_INVALID_ARGUMENT, "ttlMs: give ttlMs or expiresAt, not both");
+	if (at < 0)
+		return jp_int(p, NULL, "ttlMs", JP_REQUIRED, MKT_TTL_MIN, MKT_TTL_MAX, ttl, e);
+	/* The check uses a ttl rounded to whole seconds: an ISO time has only that much precision and the
+	 * caller computed it a moment ago. */
+	int64_t d = at - now;
+	if (d < MKT_TTL_MIN - 1000 || d > MKT_TTL_MAX)
+		return cg_fail(e, CG_E_INVALID_ARGUMENT, "expiresAt: must be %lld..%lld ms from now",
+			       (long long)MKT_TTL_MIN, (long long)MKT_TTL_MAX);
+	*ttl = d < MKT_TTL_MIN ? MKT_TTL_MIN : d;
+	return 0;
+}
+
+/* The [SPEC 02] per-lease policy {maxRequests, rateLimit (requests per minute)}, kept on the lease for the
+ * provider routes. */
+static int lease_policy(json_t *p, json_t **out, cg_err *e)
+{
+	static const char *const keys[] = {"maxRequests", "rateLimit", NULL};
+	json_t *pol = NULL;
+	int64_t v;
+	int r;
+	*out = NULL;
+	if ((r = jp_obj(p, NULL, "policy", JP_NULLABLE, &pol, e)) < 0 || !pol)
+		return r;
+	if ((r = jp_only(pol, "policy", keys, e)) < 0)
+		return r;
+	json_t *o = json_object();
+	for (int i = 0; keys[i]; i++) {
+		v = -1;
+		if ((r = jp_int(pol, "policy", keys[i], JP_NULLABLE, 1, 1000000000, &v, e)) < 0) {
+			json_decref(o);
+			return r;
+		}
+		if (v > 0)
+			mkt_set_i(o, keys[i], v);
+	}
+	*out = o;
+	return 0;
+}
+
 int op_lease_issue(struct market *m, const char *actor, json_t *p, json_t **result, cg_err *e)
 {
-	static const char *const keys[] = {"actorId", "resourceId", "consumerActorId", "ttlMs", "maxCost", NULL};
+	static const char *const keys[] = {"actorId", "resourceId",  "consumerActorId", "providerActorId",
+					   "ttlMs",   "expiresAt",   "maxCost",         "policy",
+					   NULL};
 	const char *rid = NULL, *max_cost = NULL;
-	char consumer[MKT_ACTOR_MAX + 1];
-	bool has_consumer;
-	int64_t ttl = 0;
-	json_t *res = NULL, *offer = NULL, *order = NULL, *consent = NULL, *dlv = NULL, *lease = NULL;
+	char consumer[MKT_ACTOR_MAX + 1], prov[MKT_ACTOR_MAX + 1];
+	bool has_consumer, has_prov;
+	int64_t ttl = 0, now = mkt_now();
+	json_t *res = NULL, *offer = NULL, *order = NULL, *consent = NULL, *dlv = NULL, *lease = NULL, *pol = NULL;
 	char token[4 + 64] = "tok_", th[72];
 	int r;
 	if ((r = mkt_need_actor(actor, e)) < 0 || (r = jp_only(p, NULL, keys, e)) < 0 ||
 	    (r = mkt_jp_id(p, "resourceId", JP_REQUIRED, &rid, e)) < 0 ||
 	    (r = mkt_jp_actor(p, NULL, "consumerActorId", JP_REQUIRED, consumer, &has_consumer, e)) < 0 ||
-	    (r = jp_int(p, NULL, "ttlMs", JP_REQUIRED, MKT_TTL_MIN, MKT_TTL_MAX, &ttl, e)) < 0 ||
-	    (r = jp_amount(p, NULL, "maxCost", JP_NULLABLE, &max_cost, e)) < 0)
+	    (r = mkt_jp_actor(p, NULL, "providerActorId", JP_NULLABLE, prov, &has_prov, e)) < 0 ||
+	    (r = lease_ttl(p, now, &ttl, e)) < 0 || (r = jp_amount(p, NULL, "maxCost", JP_NULLABLE, &max_cost, e)) < 0 ||
+	    (r = lease_policy(p, &pol, e)) < 0)
 		return r;
-	if (!mkt_actor_eq(actor, consumer))
-		return cg_fail(e, CG_E_FORBIDDEN, "actorId must be the consumer the lease is issued to");
 	if ((r = mkt_get(m, T_RESOURCE, rid, &res, e)) < 0)
-		return r;
+		goto out;
+	/* The consumer asks for its lease, or the provider grants one (seed: the gateway issues for either). */
+	if (!mkt_actor_eq(actor, consumer) && !mkt_actor_eq(actor, mkt_s(res, "providerActorId"))) {
+		r = cg_fail(e, CG_E_FORBIDDEN, "actorId must be the consumer or the resource's provider");
+		goto out;
+	}
+	if (has_prov && !mkt_actor_eq(prov, mkt_s(res, "providerActorId"))) {
+		r = cg_fail(e, CG_E_CONFLICT, "providerActorId: the resource has another provider");
+		goto out;
+	}
 	if (strcmp(mkt_s(res, "status"), "resource_published") != 0) {
 		r = cg_fail(e, CG_E_CONFLICT, "resource is not published");
 		goto out;
@@ -129,7 +196,7 @@ int op_lease_issue(struct market *m, const char *actor, json_t *p, json_t **resu
 		goto out;
 	}
 
-	int64_t now = mkt_now(), expires = now + ttl;
+	int64_t expires = now + ttl;
 	char oid[MKT_ID_MAX], cid[MKT_ID_MAX], did[MKT_ID_MAX], lid[MKT_ID_MAX];
 	mkt_new_id(oid, "ord");
 	mkt_new_id(cid, "con");
@@ -162,6 +229,8 @@ int op_lease_issue(struct market *m, const char *actor, json_t *p, json_t **resu
 			  "lease_active", "issuedAt", (json_int_t)now, "expiresAt", (json_int_t)expires);
 	if (max_cost)
 		mkt_set_s(lease, "maxCost", max_cost);
+	if (pol)
+		json_object_set(lease, "policy", pol);
 	if ((r = mkt_rehash(consent, "consentHash", e)) < 0 || (r = mkt_rehash(dlv, "deliveryHash", e)) < 0)
 		goto out;
 
@@ -191,6 +260,7 @@ out:
 	json_decref(consent);
 	json_decref(dlv);
 	json_decref(lease);
+	json_decref(pol);
 	return r;
 }
 
@@ -273,14 +343,14 @@ int op_lease_list(struct market *m, const char *actor, json_t *p, json_t **resul
 	    (r = jp_str(p, NULL, "accessTokenHash", 0, 71, 71, &th, e)) < 0 ||
 	    (r = mkt_jp_limit(p, MKT_LIST_DEF, MKT_LIST_MAX, &limit, e)) < 0)
 		return r;
-	/* A caller acting as someone sees only that actor's leases. */
-	if (actor && !has_prov && !has_cons)
-		return cg_fail(e, CG_E_INVALID_ARGUMENT,
-			       "with actorId, filter by providerActorId or consumerActorId equal to it");
-	if (actor && !((has_prov && mkt_actor_eq(prov, actor)) || (has_cons && mkt_actor_eq(cons, actor))))
+	/* A caller acting as someone sees only the leases that actor is a party of. */
+	if (actor && (has_prov || has_cons) &&
+	    !((has_prov && mkt_actor_eq(prov, actor)) || (has_cons && mkt_actor_eq(cons, actor))))
 		return cg_fail(e, CG_E_FORBIDDEN, "actorId may list only its own leases");
-	struct mkt_filter f[5];
+	struct mkt_filter f[6];
 	size_t nf = 0;
+	if (actor && !has_prov && !has_cons)
+		f[nf++] = (struct mkt_filter){"", "party", actor, 0};
 	if (has_prov)
 		f[nf++] = (struct mkt_filter){"providerActorId", "=", prov, 0};
 	if (has_cons)

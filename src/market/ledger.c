@@ -1,7 +1,7 @@
 /* The usage ledger: append-only, provider-only, one hash chain per provider, every entry and every chain
  * head signed with the node's Ed25519 key.
  *
- *   entryHash = jcs_sha256(entry without entryHash/signer/signature)   (covers seq and prevHash)
+ *   entryHash = jcs_sha256(entry without entryHash and signature)   (covers seq, prevHash and signer)
  *   signature = Ed25519("clawgrid-ledger-entry/v1\n" + entryHash)
  *   head      = (provider, seq, entryHash) signed as "clawgrid-ledger-head/v1\n<provider>\n<seq>\n<hash>"
  *
@@ -144,10 +144,17 @@ static int check_against_lease(struct market *m, const json_t *d, cg_err *e)
 	int r = mkt_get(m, T_LEASE, mkt_s(d, "leaseId"), &lease, e);
 	if (r < 0)
 		return r;
-	static const char *const match[] = {"resourceId", "kind", "providerActorId", "consumerActorId", NULL};
+	/* A provider booking on someone else's lease is not allowed at all (E_FORBIDDEN, Gate-LEDGER-01); the
+	 * lease's own provider naming the wrong resource, kind or consumer is a mismatch (E_CONFLICT, as the
+	 * seed's "lease/resource mismatch"). */
+	if (strcmp(mkt_s(lease, "providerActorId"), mkt_s(d, "providerActorId")) != 0) {
+		r = cg_fail(e, CG_E_FORBIDDEN, "entry.providerActorId: not the lease's provider");
+		goto out;
+	}
+	static const char *const match[] = {"resourceId", "kind", "consumerActorId", NULL};
 	for (int i = 0; match[i]; i++)
 		if (strcmp(mkt_s(lease, match[i]), mkt_s(d, match[i])) != 0) {
-			r = cg_fail(e, CG_E_FORBIDDEN, "entry.%s does not match the lease", match[i]);
+			r = cg_fail(e, CG_E_CONFLICT, "entry.%s does not match the lease", match[i]);
 			goto out;
 		}
 	const char *st = mkt_s(lease, "status");
@@ -171,15 +178,9 @@ static int check_against_lease(struct market *m, const json_t *d, cg_err *e)
 			    mkt_s(price, "currency"));
 		goto out;
 	}
-	if (strcmp(mkt_s(price, "unit"), mkt_s(d, "unit")) == 0) {
-		char want[U256_DEC_MAX];
-		if (amount_mul(mkt_s(d, "quantity"), mkt_s(price, "amount"), want) < 0 ||
-		    strcmp(want, mkt_s(d, "cost")) != 0) {
-			r = cg_fail(e, CG_E_INVALID_ARGUMENT, "entry.cost: must be quantity x price (%s)",
-				    mkt_s(price, "amount"));
-			goto out;
-		}
-	}
+	/* The cost is the provider's to compute (seed Gate-LEDGER-02: quantity x price for metered calls, but
+	 * also minimum charges, free tiers, units other than the priced one): it is not second-guessed here;
+	 * the lease's maxCost is what bounds it. */
 	const char *max = mkt_s(lease, "maxCost");
 	if (*max) {
 		char spent[U256_DEC_MAX];
@@ -242,13 +243,13 @@ int market_ledger_append(struct market *m, const char *prov, json_t *entry, cons
 	mkt_set_i(d, "seq", seq);
 	if (*prev)
 		mkt_set_s(d, "prevHash", prev);
+	hex_encode(pkhex, m->key->pk, 32);
+	mkt_set_s(d, "signer", pkhex);
 	if ((r = mkt_rehash(d, "entryHash", e)) < 0)
 		goto fail;
 	const char *hash = mkt_s(d, "entryHash");
 	snprintf(msg, sizeof msg, ENTRY_CTX "%s", hash);
 	sign_msg(m->key, msg, sig);
-	hex_encode(pkhex, m->key->pk, 32);
-	mkt_set_s(d, "signer", pkhex);
 	mkt_set_s(d, "signature", sig);
 	char *data = json_dump_compact(d);
 	s = store_prep(m->st,
@@ -346,7 +347,7 @@ static int parse_lfilter(json_t *p, struct lfilter *f, cg_err *e)
 	    (r = mkt_jp_id(p, "resourceId", 0, &f->res, e)) < 0 ||
 	    (r = mkt_jp_actor(p, NULL, "providerActorId", 0, f->prov, &f->has_prov, e)) < 0 ||
 	    (r = mkt_jp_actor(p, NULL, "consumerActorId", 0, f->cons, &f->has_cons, e)) < 0 ||
-	    (r = mkt_jp_time(p, "since", &f->since, e)) < 0 || (r = mkt_jp_time(p, "until", &f->until, e)) < 0 ||
+	    (r = mkt_jp_range(p, &f->since, &f->until, e)) < 0 ||
 	    (r = mkt_jp_limit(p, MKT_LEDGER_DEF, MKT_LEDGER_MAX, &f->limit, e)) < 0)
 		return r;
 	return 0;
@@ -523,7 +524,6 @@ static int verify_provider(struct market *m, const char *prov, json_t *errs, int
 			problem(errs, prov, pseq, id, "prevHash does not link to the previous entry");
 		json_t *body = json_deep_copy(d);
 		json_object_del(body, "entryHash");
-		json_object_del(body, "signer");
 		json_object_del(body, "signature");
 		char h[72];
 		cg_err he;

@@ -332,7 +332,7 @@ int op_audit_query(struct market *m, const char *actor, json_t *p, json_t **resu
 	int r;
 	if ((r = jp_only(p, NULL, keys, e)) < 0 || (r = jp_str(p, NULL, "kind", 0, 1, 64, &kind, e)) < 0 ||
 	    (r = mkt_jp_id(p, "refId", 0, &ref, e)) < 0 || (r = jp_str(p, NULL, "actor", 0, 1, MKT_ACTOR_MAX, &who, e)) < 0 ||
-	    (r = mkt_jp_time(p, "since", &since, e)) < 0 || (r = mkt_jp_time(p, "until", &until, e)) < 0 ||
+	    (r = mkt_jp_range(p, &since, &until, e)) < 0 ||
 	    (r = mkt_jp_limit(p, MKT_LIST_DEF, MKT_LIST_MAX, &limit, e)) < 0)
 		return r;
 	char norm[MKT_ACTOR_MAX + 1];

@@ -68,7 +68,8 @@ enum mkt_tbl {
 	T_COUNT
 };
 
-/* A column filter for mkt_list: string (s) or integer (i) compared with op ("=", ">=", "<="). */
+/* A column filter for mkt_list: string (s) or integer (i) compared with op ("=", ">=", "<="); "has" tests
+ * membership in the JSON array col; "party" (leases) matches providerActorId or consumerActorId. */
 struct mkt_filter {
 	const char *col;
 	const char *op;
@@ -107,7 +108,12 @@ bool mkt_actor_eq(const char *a, const char *b);
 int mkt_need_actor(const char *actor, cg_err *e); /* E_AUTH_REQUIRED */
 int mkt_jp_id(json_t *p, const char *key, unsigned flags, const char **out, cg_err *e);
 int mkt_jp_limit(json_t *p, int64_t def, int64_t max, int64_t *out, cg_err *e);
-int mkt_jp_time(json_t *p, const char *key, int64_t *out, cg_err *e); /* ms epoch integer */
+#define MKT_TIME_MAX 9999999999999LL
+/* Times: epoch milliseconds or an ISO 8601 string (null/absent leaves *out alone). */
+int mkt_jp_time(json_t *p, const char *key, int64_t *out, cg_err *e);
+int mkt_parse_iso8601(const char *s, int64_t *out_ms); /* 0 or -1 */
+/* "since"/"until" (-1 when absent; since <= until). */
+int mkt_jp_range(json_t *p, int64_t *since, int64_t *until, cg_err *e);
 /* Free-form object: at most MKT_META_MAX canonical bytes, and no key that smells of a secret or endpoint. */
 int mkt_jp_meta(json_t *p, const char *pfx, const char *key, unsigned flags, json_t **out, cg_err *e);
 int mkt_backoff(struct market *m, int64_t attempts);
@@ -187,6 +193,11 @@ int op_w3_status(struct market *, const char *, json_t *, json_t **, cg_err *);
 int mkt_lease_revoke_tx(struct market *m, json_t *lease, const char *actor, const char *reason, cg_err *e);
 /* Runs the revocation notifier for a committed revocation; queues a RevocationJob on failure. */
 void mkt_lease_notify(struct market *m, json_t *lease);
+void mkt_lease_notify_all(struct market *m, json_t *leases); /* each lease of the array */
+/* Inside the caller's transaction: revokes the order's active leases (appended to `revoked` for
+ * notification after commit) and its deliveries still ready. */
+int mkt_order_revoke_deps(struct market *m, const char *order_id, const char *actor, const char *reason,
+			  json_t *revoked, cg_err *e);
 /* Settlement money movements inside the caller's transaction (dispute resolution uses them). */
 int mkt_settle_release_tx(struct market *m, const char *order_id, json_t *payees, const char *actor, bool by_dispute,
 			  json_t **result, cg_err *e);

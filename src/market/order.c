@@ -182,24 +182,37 @@ out:
 	return r;
 }
 
-/* Revokes every active lease of an order inside the transaction; the docs are collected for notification. */
-static int revoke_order_leases(struct market *m, const char *order_id, const char *actor, const char *reason,
-			       json_t *revoked, cg_err *e)
+int mkt_order_revoke_deps(struct market *m, const char *order_id, const char *actor, const char *reason,
+			  json_t *revoked, cg_err *e)
 {
-	struct mkt_filter f[] = {{"orderId", "=", order_id, 0}, {"status", "=", "lease_active", 0}};
-	json_t *leases;
-	int r = mkt_list(m, T_LEASE, f, 2, 1000, false, &leases, e);
+	struct mkt_filter lf[] = {{"orderId", "=", order_id, 0}, {"status", "=", "lease_active", 0}};
+	struct mkt_filter df[] = {{"orderId", "=", order_id, 0}, {"status", "=", "delivery_ready", 0}};
+	json_t *arr;
+	size_t i;
+	json_t *x;
+	int r = mkt_list(m, T_LEASE, lf, 2, 1000, false, &arr, e);
 	if (r < 0)
 		return r;
-	size_t i;
-	json_t *l;
-	json_array_foreach(leases, i, l)
+	json_array_foreach(arr, i, x)
 	{
-		if ((r = mkt_lease_revoke_tx(m, l, actor, reason, e)) < 0)
+		if ((r = mkt_lease_revoke_tx(m, x, actor, reason, e)) < 0)
 			break;
-		json_array_append(revoked, l);
+		json_array_append(revoked, x);
 	}
-	json_decref(leases);
+	json_decref(arr);
+	if (r < 0 || (r = mkt_list(m, T_DELIVERY, df, 2, 1000, false, &arr, e)) < 0)
+		return r;
+	/* Deliveries not bound to a lease (market.delivery.issue) are still ready: revoke them too. */
+	int64_t now = mkt_now();
+	json_array_foreach(arr, i, x)
+	{
+		mkt_set_s(x, "status", "delivery_revoked");
+		mkt_set_i(x, "revokedAt", now);
+		mkt_set_s(x, "revokeReason", reason);
+		if ((r = mkt_rehash(x, "deliveryHash", e)) < 0 || (r = mkt_put(m, T_DELIVERY, x, e)) < 0)
+			break;
+	}
+	json_decref(arr);
 	return r;
 }
 
@@ -207,7 +220,7 @@ int op_consent_revoke(struct market *m, const char *actor, json_t *p, json_t **r
 {
 	static const char *const keys[] = {"actorId", "consentId", "reason", NULL};
 	const char *id = NULL, *reason = NULL;
-	json_t *consent = NULL, *order = NULL, *dels = NULL, *revoked = json_array();
+	json_t *consent = NULL, *order = NULL, *revoked = json_array();
 	int r;
 	if ((r = mkt_need_actor(actor, e)) < 0 || (r = jp_only(p, NULL, keys, e)) < 0 ||
 	    (r = mkt_jp_id(p, "consentId", JP_REQUIRED, &id, e)) < 0 ||
@@ -231,30 +244,16 @@ int op_consent_revoke(struct market *m, const char *actor, json_t *p, json_t **r
 		goto out;
 	if ((r = mkt_put(m, T_CONSENT, consent, e)) < 0 || (r = store_fault(m->st, "consent.revoke:consent", e)) < 0 ||
 	    (r = mkt_put(m, T_ORDER, order, e)) < 0 || (r = store_fault(m->st, "consent.revoke:order", e)) < 0 ||
-	    (r = revoke_order_leases(m, mkt_s(order, "orderId"), actor, reason ? reason : "consent_revoked", revoked,
-				     e)) < 0 ||
+	    (r = mkt_order_revoke_deps(m, mkt_s(order, "orderId"), actor, reason ? reason : "consent_revoked",
+				       revoked, e)) < 0 ||
 	    (r = store_fault(m->st, "consent.revoke:leases", e)) < 0)
 		goto fail;
-	/* Deliveries still ready (not bound to a lease) are revoked too. */
-	struct mkt_filter f[] = {{"orderId", "=", mkt_s(order, "orderId"), 0}, {"status", "=", "delivery_ready", 0}};
-	if ((r = mkt_list(m, T_DELIVERY, f, 2, 1000, false, &dels, e)) < 0)
-		goto fail;
-	size_t i;
-	json_t *d;
-	json_array_foreach(dels, i, d)
-	{
-		mkt_set_s(d, "status", "delivery_revoked");
-		mkt_set_i(d, "revokedAt", now);
-		mkt_set_s(d, "revokeReason", "consent_revoked");
-		if ((r = mkt_rehash(d, "deliveryHash", e)) < 0 || (r = mkt_put(m, T_DELIVERY, d, e)) < 0)
-			goto fail;
-	}
 	if ((r = mkt_audit(m, "consent_revoked", id, mkt_s(consent, "consentHash"), actor,
 			   json_pack("{s:s}", "orderId", mkt_s(order, "orderId")), e)) < 0)
 		goto fail;
 	if ((r = store_tx_commit(m->st, e)) < 0)
 		goto out;
-	json_array_foreach(revoked, i, d) mkt_lease_notify(m, d);
+	mkt_lease_notify_all(m, revoked);
 	*res = json_pack("{s:s,s:s,s:I}", "consentId", id, "status", "consent_revoked", "revokedAt", (json_int_t)now);
 	goto out;
 fail:
@@ -262,7 +261,6 @@ fail:
 out:
 	json_decref(consent);
 	json_decref(order);
-	json_decref(dels);
 	json_decref(revoked);
 	return r;
 }
@@ -375,9 +373,7 @@ static int delivery_move(struct market *m, const char *actor, json_t *p, const c
 		goto fail;
 	if ((r = store_tx_commit(m->st, e)) < 0)
 		goto out;
-	size_t i;
-	json_t *l;
-	json_array_foreach(revoked, i, l) mkt_lease_notify(m, l);
+	mkt_lease_notify_all(m, revoked);
 	*res = json_pack("{s:s,s:s}", "deliveryId", id, "status", to);
 	goto out;
 fail:

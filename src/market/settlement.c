@@ -346,33 +346,7 @@ static int cancel_order(struct market *m, json_t *order, const char *actor, bool
 				break;
 		}
 		json_decref(arr);
-		if (r < 0)
-			return r;
-		struct mkt_filter lf[] = {{"orderId", "=", oid, 0}, {"status", "=", "lease_active", 0}};
-		if ((r = mkt_list(m, T_LEASE, lf, 2, 1000, false, &arr, e)) < 0)
-			return r;
-		json_array_foreach(arr, i, c)
-		{
-			if ((r = mkt_lease_revoke_tx(m, c, actor, "refund", e)) < 0)
-				break;
-			json_array_append(revoked, c);
-		}
-		json_decref(arr);
-		if (r < 0)
-			return r;
-		struct mkt_filter df[] = {{"orderId", "=", oid, 0}, {"status", "=", "delivery_ready", 0}};
-		if ((r = mkt_list(m, T_DELIVERY, df, 2, 1000, false, &arr, e)) < 0)
-			return r;
-		json_array_foreach(arr, i, c)
-		{
-			mkt_set_s(c, "status", "delivery_revoked");
-			mkt_set_i(c, "revokedAt", mkt_now());
-			mkt_set_s(c, "revokeReason", "refund");
-			if ((r = mkt_rehash(c, "deliveryHash", e)) < 0 || (r = mkt_put(m, T_DELIVERY, c, e)) < 0)
-				break;
-		}
-		json_decref(arr);
-		if (r < 0)
+		if (r < 0 || (r = mkt_order_revoke_deps(m, oid, actor, "refund", revoked, e)) < 0)
 			return r;
 	}
 	return mkt_order_to(order, "settlement_cancelled", e);
@@ -466,10 +440,8 @@ int op_settle_refund(struct market *m, const char *actor, json_t *p, json_t **re
 	a.actor = actor;
 	a.revoked = json_array();
 	r = in_tx(m, "market.settlement.refund", actor, p, refund_body, &a, result, e);
-	size_t i;
-	json_t *l;
 	if (r == 0)
-		json_array_foreach(a.revoked, i, l) mkt_lease_notify(m, l);
+		mkt_lease_notify_all(m, a.revoked);
 	json_decref(a.revoked);
 	return r;
 }

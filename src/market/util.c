@@ -204,11 +204,14 @@ static void where(char *w, size_t cap, const struct mkt_filter *f, size_t nf)
 	snprintf(w, cap, "WHERE 1");
 	for (size_t i = 0; i < nf; i++) {
 		size_t l = strlen(w);
+		/* Parameters are numbered (?N = filter N) so that "party" can use its value twice. */
 		if (strcmp(f[i].op, "has") == 0)
-			snprintf(w + l, cap - l, " AND EXISTS(SELECT 1 FROM json_each(data,'$.%s') WHERE value=?)",
-				 f[i].col);
+			snprintf(w + l, cap - l, " AND EXISTS(SELECT 1 FROM json_each(data,'$.%s') WHERE value=?%zu)",
+				 f[i].col, i + 1);
+		else if (strcmp(f[i].op, "party") == 0)
+			snprintf(w + l, cap - l, " AND (providerActorId=?%zu OR consumerActorId=?%zu)", i + 1, i + 1);
 		else
-			snprintf(w + l, cap - l, " AND %s%s?", f[i].col, f[i].op);
+			snprintf(w + l, cap - l, " AND %s%s?%zu", f[i].col, f[i].op, i + 1);
 	}
 }
 
@@ -399,10 +402,105 @@ int mkt_jp_limit(json_t *p, int64_t def, int64_t max, int64_t *out, cg_err *e)
 	return jp_int(p, NULL, "limit", 0, 1, max, out, e);
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (the well-known days-from-civil arithmetic). */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* Reads exactly n digits at *s (advancing it); -1 when they are not there. */
+static int64_t digits(const char **s, int n)
+{
+	int64_t v = 0;
+	for (int i = 0; i < n; i++, (*s)++) {
+		if (**s < '0' || **s > '9')
+			return -1;
+		v = v * 10 + (**s - '0');
+	}
+	return v;
+}
+
+int mkt_parse_iso8601(const char *s, int64_t *out_ms)
+{
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int64_t y = digits(&s, 4), mo, d, h = 0, mi = 0, sec = 0, ms = 0, off = 0;
+	if (y < 0 || *s++ != '-' || (mo = digits(&s, 2)) < 1 || mo > 12 || *s++ != '-' || (d = digits(&s, 2)) < 1 ||
+	    d > mdays[mo - 1])
+		return -1;
+	if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return -1;
+	if (*s == 'T' || *s == 't' || *s == ' ') {
+		s++;
+		if ((h = digits(&s, 2)) < 0 || h > 23 || *s++ != ':' || (mi = digits(&s, 2)) < 0 || mi > 59)
+			return -1;
+		if (*s == ':') {
+			s++;
+			if ((sec = digits(&s, 2)) < 0 || sec > 60)
+				return -1;
+			if (*s == '.') {
+				/* Fractions beyond milliseconds are truncated, as Date.parse does. */
+				int n = 0;
+				for (s++; *s >= '0' && *s <= '9'; s++, n++)
+					if (n < 3)
+						ms = ms * 10 + (*s - '0');
+				if (n == 0)
+					return -1;
+				for (; n < 3; n++)
+					ms *= 10;
+			}
+		}
+		if (*s == 'Z' || *s == 'z') {
+			s++;
+		} else if (*s == '+' || *s == '-') {
+			int sign = *s++ == '-' ? -1 : 1;
+			int64_t oh = digits(&s, 2), om;
+			if (oh < 0 || oh > 23)
+				return -1;
+			if (*s == ':')
+				s++;
+			if ((om = digits(&s, 2)) < 0 || om > 59)
+				return -1;
+			off = sign * (oh * 60 + om) * 60000;
+		}
+	}
+	if (*s)
+		return -1;
+	*out_ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + sec * 1000 + ms - off;
+	return 0;
+}
+
 int mkt_jp_time(json_t *p, const char *key, int64_t *out, cg_err *e)
 {
-	/* Unix epoch milliseconds; year 2001..2286 keeps clear of seconds-vs-ms mistakes. */
-	return jp_int(p, NULL, key, 0, 0, 9999999999999LL, out, e);
+	/* Unix epoch milliseconds, or an ISO 8601 / RFC 3339 string as the seed's handlers take ("2026-03-01",
+	 * "2026-03-01T12:00:00.000Z"; no offset means UTC). Up to year 2286 keeps clear of overflow. */
+	json_t *v = json_object_get(p, key);
+	int64_t t;
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_string(v)) {
+		if (json_string_length(v) > 40 || mkt_parse_iso8601(json_string_value(v), &t) < 0 || t < 0 ||
+		    t > MKT_TIME_MAX)
+			return cg_fail(e, CG_E_INVALID_ARGUMENT,
+				       "%s: must be epoch milliseconds or an ISO 8601 time (1970..2286)", key);
+		*out = t;
+		return 0;
+	}
+	return jp_int(p, NULL, key, 0, 0, MKT_TIME_MAX, out, e);
+}
+
+int mkt_jp_range(json_t *p, int64_t *since, int64_t *until, cg_err *e)
+{
+	int r;
+	if ((r = mkt_jp_time(p, "since", since, e)) < 0 || (r = mkt_jp_time(p, "until", until, e)) < 0)
+		return r;
+	if (*since >= 0 && *until >= 0 && *since > *until)
+		return cg_fail(e, CG_E_INVALID_ARGUMENT, "since: must not be after until");
+	return 0;
 }
 
 static bool secret_key_name(const char *k)

@@ -120,7 +120,7 @@ int node_config_check(json_t *root, cg_err *e)
 int node_config_parse(const char *text, size_t len, json_t **out, cg_err *e)
 {
 	json_error_t jerr;
-	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!root)
 		return cg_fail(e, CG_E_INVALID_ARGUMENT, "config: not valid JSON at line %d column %d: %s", jerr.line,
 			       jerr.column, jerr.text);

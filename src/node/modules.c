@@ -7,5 +7,6 @@ const struct node_module *const node_modules[] = {
 	&mod_p2p,
 	&mod_provider,
 	&mod_consumer,
+	&mod_brain,
 	NULL,
 };

@@ -29,6 +29,7 @@ extern const struct node_module mod_sandbox;
 extern const struct node_module mod_model;
 extern const struct node_module mod_provider;
 extern const struct node_module mod_consumer;
+extern const struct node_module mod_brain;
 
 /* NULL-terminated, in start order. */
 extern const struct node_module *const node_modules[];

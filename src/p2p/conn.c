@@ -224,6 +224,9 @@ static int upgrade_recv(struct p2p_layer *l, const uint8_t *p, size_t n, size_t 
 			const peerid *rp = noise_hs_remote_peer(c->hs);
 			if (c->have_expect && !peerid_equal(rp, &c->expect))
 				return cg_fail(e, CG_E_FORBIDDEN, "remote peer id differs from the dialed one");
+			/* One of our own addresses (or a mirror): a connection to ourselves is useless. */
+			if (peerid_equal(rp, &c->sw->self))
+				return cg_fail(e, CG_E_CONFLICT, "the remote peer is this node itself");
 			peerid_to_string(rp, c->peer_id, sizeof c->peer_id);
 			noise_chan *chan = noise_hs_split(c->hs, e);
 			if (!chan)
@@ -570,6 +573,14 @@ void p2p_conn_on_output_drained(struct p2p_conn *c)
 void p2p_conn_flush(struct p2p_conn *c)
 {
 	flush_out(c);
+}
+
+bool p2p_conn_input_pending(struct p2p_conn *c)
+{
+	for (struct p2p_layer *l = c->bottom; l; l = l->above)
+		if (l->ops == &noise_ops && ((struct noise_layer *)l)->plain.len > 0)
+			return true;
+	return false;
 }
 
 /* ---- accessors --------------------------------------------------------------------------------------- */

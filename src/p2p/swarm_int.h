@@ -58,6 +58,7 @@ struct p2p_conn {
 	bool dial_pending;   /* counted as a pending dial in connmgr */
 	bool peer_counted;   /* counted in the peer store's live connections */
 	bool want_pump;      /* a stream was resumed or got callbacks: service it at the next safe point */
+	bool peer_eof;       /* the peer closed its side of the socket; input may still be queued */
 	int fd;
 	struct bufferevent *bev;
 	struct p2p_layer *bottom, *top; /* the stack; top is the upgrader, then the muxer layer */
@@ -173,6 +174,8 @@ int p2p_tcp_attach(struct p2p_conn *c, int fd, cg_err *e);
 size_t p2p_tcp_out_pending(struct p2p_conn *c);
 /* Re-drives input processing once the layers above can take more. */
 void p2p_tcp_kick(struct p2p_conn *c);
+/* After the peer's EOF: closes the connection once every received byte was taken by the layers above. */
+void p2p_tcp_check_eof(struct p2p_conn *c);
 /* Detaches c from a pending DNS lookup (before c is freed). */
 void p2p_tcp_forget(struct p2p_conn *c);
 /* Formats a sockaddr as /ip4|ip6/…/tcp/PORT. */
@@ -188,6 +191,8 @@ void p2p_conn_pump(struct p2p_conn *c); /* flush muxer output, stream queues; re
 void p2p_conn_on_output_drained(struct p2p_conn *c);
 /* Moves queued muxer output into the socket; runs no callbacks (safe from inside stream calls). */
 void p2p_conn_flush(struct p2p_conn *c);
+/* True while decrypted input waits in the stack for a layer above (backpressure). */
+bool p2p_conn_input_pending(struct p2p_conn *c);
 void p2p_conn_free_now(struct p2p_conn *c);
 /* The layer constructors. */
 struct p2p_layer *p2p_layer_noise(struct p2p_conn *c, noise_chan *chan);

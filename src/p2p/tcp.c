@@ -143,7 +143,7 @@ static void tcp_write_cb(struct bufferevent *bev, void *arg)
 	struct p2p_conn *c = arg;
 	p2p_conn_on_output_drained(c);
 	if (c->state != CONN_DEAD)
-		tcp_process(c);
+		p2p_tcp_kick(c);
 	p2p_swarm_schedule_reap(c->sw);
 }
 
@@ -154,12 +154,13 @@ static void tcp_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		p2p_conn_connected(c);
 	} else if (what & BEV_EVENT_EOF) {
-		/* Bytes already received still count (a peer may send its last frames and close). */
+		/* Bytes already received still count (a peer may send its last frames and close): the connection
+		 * stays until the layers above have taken them (a paused reader may still be holding them back). */
+		c->peer_eof = true;
 		tcp_process(c);
-		if (c->state != CONN_DEAD) {
-			cg_fail(&e, CG_E_UNAVAILABLE, "connection closed by peer");
-			p2p_conn_fail(c, &e, NULL);
-		}
+		if (c->state != CONN_DEAD)
+			p2p_conn_pump(c);
+		p2p_tcp_check_eof(c);
 	} else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
 		int err = EVUTIL_SOCKET_ERROR();
 		cg_fail(&e, CG_E_UNAVAILABLE, "socket error: %s", err ? strerror(err) : "unknown");
@@ -203,6 +204,24 @@ int p2p_tcp_attach(struct p2p_conn *c, int fd, cg_err *e)
 void p2p_tcp_kick(struct p2p_conn *c)
 {
 	tcp_process(c);
+	p2p_tcp_check_eof(c);
+}
+
+void p2p_tcp_check_eof(struct p2p_conn *c)
+{
+	if (!c->peer_eof || c->state == CONN_DEAD)
+		return;
+	/* Called right after the input was processed as far as it goes. What is left either waits for an
+	 * application (a paused mplex reader, or output that has to drain first: keep the connection, a later
+	 * kick comes back here) or is an incomplete frame that can never complete (close). While upgrading
+	 * nothing waits for an application: the peer is gone. */
+	bool left = c->bev && (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 || p2p_conn_input_pending(c));
+	bool blocked = c->n_paused > 0 || p2p_tcp_out_pending(c) >= p2p_connmgr_cfg(c->sw->cm)->conn_buf_cap;
+	if (c->state == CONN_OPEN && left && blocked)
+		return;
+	cg_err e = {0};
+	cg_fail(&e, CG_E_UNAVAILABLE, left ? "connection closed by peer inside a frame" : "connection closed by peer");
+	p2p_conn_fail(c, &e, NULL);
 }
 
 /* ---- dialing ----------------------------------------------------------------------------------------- */

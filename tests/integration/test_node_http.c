@@ -83,7 +83,8 @@ static void t_metrics(void **st)
 	char *text = strdup(r.body);
 	char types[200][96];
 	int ntypes = 0, samples = 0;
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, "# HELP ", 7) == 0)
 			continue;
 		if (strncmp(line, "# TYPE ", 7) == 0) {
@@ -92,7 +93,7 @@ static void t_metrics(void **st)
 			assert_true(strcmp(kind, "counter") == 0 || strcmp(kind, "gauge") == 0 ||
 				    strcmp(kind, "histogram") == 0);
 			assert_true(ntypes < 200);
-			strcpy(types[ntypes++], name);
+			snprintf(types[ntypes++], sizeof types[0], "%s", name);
 			continue;
 		}
 		assert_true(line[0] != '#');

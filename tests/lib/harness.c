@@ -700,7 +700,7 @@ int h_connect(struct hnode *n)
 	if (!colon)
 		return -1;
 	snprintf(host, sizeof host, "%.*s", (int)(colon - n->api), n->api);
-	port = atoi(colon + 1);
+	port = (int)strtoul(colon + 1, NULL, 10);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;

@@ -4,8 +4,8 @@
  * its memory bounded:
  *   garbage instead of multistream-select, an oversize multistream message, a truncated noise frame,
  *   garbage noise handshake messages, an invalid identity signature in the noise payload, a yamux writer
- *   that overflows its window, a bad yamux header, an oversize mplex frame, a stream flood, and a writer
- *   that never reads its echo (mplex: no flow control). */
+ *   that overflows its window, a bad yamux header, an oversize mplex frame, a stream flood, a writer that
+ *   never reads its echo (mplex: no flow control), stalled handshakes, and more connections than allowed. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -53,7 +53,8 @@ static void run_listener(int wfd)
 	cfg.limits.max_streams_per_conn = 16;
 	cfg.limits.stream_buf_cap = 256 * 1024;
 	cfg.limits.conn_buf_cap = 1 << 20;
-	cfg.limits.handshake_ms = 5000;
+	cfg.limits.handshake_ms = 1500;
+	cfg.limits.max_conns = 32;
 	cg_err e = {0};
 	struct p2p_swarm *sw = p2p_swarm_new(b, k.sk, &cfg, &e);
 	if (!sw || p2p_swarm_listen(sw, "/ip4/127.0.0.1/tcp/0", &e) < 0)
@@ -540,6 +541,41 @@ static void t_writer_never_reads(void **st)
 	assert_healthy();
 }
 
+static void t_stalled_handshake(void **st)
+{
+	/* A peer that connects and then says nothing is closed at the handshake deadline. */
+	int fd = connect_raw();
+	assert_true(closed_by_peer(fd));
+	close(fd);
+	/* One that stops in the middle of the noise handshake too. */
+	fd = connect_raw();
+	mss_client(fd, NOISE_PROTOCOL);
+	assert_true(closed_by_peer(fd));
+	close(fd);
+	assert_healthy();
+}
+
+static void t_connection_limit(void **st)
+{
+	/* 40 connections against a limit of 32: the excess is closed at accept, the rest stay until the
+	 * handshake deadline; afterwards the listener accepts again. */
+	int fds[40];
+	for (int i = 0; i < 40; i++)
+		fds[i] = connect_raw();
+	int closed = 0;
+	for (int i = 0; i < 40; i++) {
+		struct timeval tv = {0, 300000};
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		uint8_t b;
+		ssize_t n = recv(fds[i], &b, 1, 0);
+		closed += n == 0 || (n < 0 && errno == ECONNRESET);
+	}
+	assert_true(closed >= 8);
+	for (int i = 0; i < 40; i++)
+		close(fds[i]);
+	assert_healthy();
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -549,7 +585,8 @@ int main(void)
 		cmocka_unit_test(t_garbage_before_mss), cmocka_unit_test(t_truncated_noise),
 		cmocka_unit_test(t_bad_signature),	cmocka_unit_test(t_yamux_violations),
 		cmocka_unit_test(t_mplex_oversize),	cmocka_unit_test(t_stream_flood),
-		cmocka_unit_test(t_writer_never_reads),
+		cmocka_unit_test(t_writer_never_reads), cmocka_unit_test(t_stalled_handshake),
+		cmocka_unit_test(t_connection_limit),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # clawgrid dials a real js-libp2p peer (tcp + noise, then yamux or mplex): handshake, identify seen on both
-# sides, ping, 100 concurrent echo streams, a 64 MiB echo whose sha256 must match, a peer that dies
-# mid-stream, and a dial with the wrong peer id (must fail).
+# sides, ping, 100 concurrent echo streams, a 64 MiB echo checked byte for byte, an unknown protocol, a peer
+# that dies mid-stream, and a dial with the wrong peer id (must fail).
 source "$CLAWGRID_ROOT/tests/interop/libp2p/lib.sh"
 
 for MUX in yamux mplex; do
@@ -38,6 +38,15 @@ for MUX in yamux mplex; do
   echo "$line" | jq -e '.protocolVersion == "ipfs/0.1.0" and (.publicKey | startswith("08011220")) and (.observedAddr | startswith("/ip4/127.0.0.1/tcp/"))' >/dev/null ||
     die "$MUX: js did not see clawgrid's identify fields"
   ok "$MUX: identify (clawgrid seen by js)"
+
+  # a protocol the js peer does not serve: refused (multistream "na"), reported, exit 1
+  if timeout 60 "$BIN" --json p2p dial "$JS_ADDR" --protocol /clawgrid/nope/1.0.0 >"$WORK/na-$MUX.out" 2>/dev/null; then
+    die "$MUX: unknown protocol accepted"
+  fi
+  grep -q '"error":"protocol".*not supported' "$WORK/na-$MUX.out" || die "$MUX: unknown protocol: no reason"
+  timeout 60 "$BIN" --json p2p dial "$JS_ADDR" --protocol /ipfs/ping/1.0.0 >"$WORK/ok-$MUX.out" 2>/dev/null ||
+    die "$MUX: ping protocol probe failed"
+  ok "$MUX: unknown protocol refused, known one accepted"
 
   # wrong peer id: same address, another peer's id -> the noise handshake must refuse
   WRONG="${JS_ADDR%/p2p/*}/p2p/12D3KooWKQQQLFf4Rm7jMpeMBudPURz6JvMLTJuyvxbJLRKLWXaw"

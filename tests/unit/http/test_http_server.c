@@ -131,11 +131,11 @@ static bool fd_is_our_socket(int fd, int port)
 static void h_cloexec(struct http_req *r, void *arg)
 {
 	(void)arg;
-	int port = atoi(strrchr(addr, ':') + 1);
+	int port = (int)strtoul(strrchr(addr, ':') + 1, NULL, 10);
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
-		int fd = atoi(de->d_name);
+		int fd = (int)strtoul(de->d_name, NULL, 10);
 		if (de->d_name[0] == '.' || fd == dirfd(d) || !fd_is_our_socket(fd, port))
 			continue;
 		atomic_fetch_add(&cloexec_checked, 1);

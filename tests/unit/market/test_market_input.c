@@ -132,7 +132,31 @@ static const struct bad cases[] = {
 				"rrrrrrrrrrrrrrrrrrrrr\"}",
 	 CG_E_INVALID_ARGUMENT},
 	{"market.lease.expireSweep", "{\"limit\":1001}", CG_E_INVALID_ARGUMENT},
-	{"market.lease.expireSweep", "{\"now\":\"2026-01-01\"}", CG_E_INVALID_ARGUMENT},
+	{"market.lease.expireSweep", "{\"now\":\"2026-13-01\"}", CG_E_INVALID_ARGUMENT},
+	{"market.lease.expireSweep", "{\"now\":\"2026-02-29T00:00:00Z\"}", CG_E_INVALID_ARGUMENT},
+	{"market.lease.expireSweep", "{\"now\":\"yesterday\"}", CG_E_INVALID_ARGUMENT},
+	{"market.lease.expireSweep", "{\"now\":\"2026-01-01T10:00:00+25:00\"}", CG_E_INVALID_ARGUMENT},
+	{"market.lease.issue", "{\"actorId\":\"mallory\",\"resourceId\":\"$R\",\"consumerActorId\":\"consumer-1\","
+			       "\"ttlMs\":60000}",
+	 CG_E_FORBIDDEN},
+	{"market.lease.issue", "{\"actorId\":\"consumer-1\",\"resourceId\":\"$R\",\"consumerActorId\":\"consumer-1\","
+			       "\"ttlMs\":60000,\"expiresAt\":9999999999999}",
+	 CG_E_INVALID_ARGUMENT},
+	{"market.lease.issue", "{\"actorId\":\"consumer-1\",\"resourceId\":\"$R\",\"consumerActorId\":\"consumer-1\","
+			       "\"expiresAt\":\"2001-01-01T00:00:00Z\"}",
+	 CG_E_INVALID_ARGUMENT},
+	{"market.lease.issue", "{\"actorId\":\"consumer-1\",\"resourceId\":\"$R\",\"consumerActorId\":\"consumer-1\","
+			       "\"providerActorId\":\"mallory\",\"ttlMs\":60000}",
+	 CG_E_CONFLICT},
+	{"market.lease.issue", "{\"actorId\":\"consumer-1\",\"resourceId\":\"$R\",\"consumerActorId\":\"consumer-1\","
+			       "\"ttlMs\":60000,\"policy\":{\"maxRequests\":0}}",
+	 CG_E_INVALID_ARGUMENT},
+	{"market.lease.issue", "{\"actorId\":\"consumer-1\",\"resourceId\":\"$R\",\"consumerActorId\":\"consumer-1\","
+			       "\"ttlMs\":60000,\"policy\":{\"quota\":1}}",
+	 CG_E_INVALID_ARGUMENT},
+	{"market.ledger.list", "{\"since\":\"2026-02-01\",\"until\":\"2026-01-01\"}", CG_E_INVALID_ARGUMENT},
+	{"market.audit.query", "{\"since\":20,\"until\":10}", CG_E_INVALID_ARGUMENT},
+	{"web3.resources.unpublish", "{\"actorId\":\"mallory\",\"resourceId\":\"$R\"}", CG_E_FORBIDDEN},
 	{"market.lease.list", "{\"status\":\"active\"}", CG_E_INVALID_ARGUMENT},
 	/* ledger */
 	{"market.ledger.append", "{\"actorId\":\"provider-1\",\"entry\":{}}", CG_E_INVALID_ARGUMENT},

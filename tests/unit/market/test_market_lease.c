@@ -403,9 +403,18 @@ static void t_web3(void **s)
 	json_t *ls = OK(&f, "web3.resources.list", json_object());
 	assert_int_equal(json_array_size(json_object_get(ls, "resources")), 1);
 	json_decref(ls);
-	ERR(&f, CG_E_INVALID_ARGUMENT, "web3.resources.publish", json_pack("{s:s}", "actorId", "x"));
-	ERR(&f, CG_E_FORBIDDEN, "web3.resources.lease",
-	    json_pack("{s:s,s:s,s:i}", "resourceId", rid, "consumerActorId", CONS, "ttlMs", 60000));
+	/* web3.* act as this node: another actorId is refused, this node's own is accepted. */
+	ERR(&f, CG_E_FORBIDDEN, "web3.resources.publish", json_pack("{s:s}", "actorId", "x"));
+	ERR(&f, CG_E_FORBIDDEN, "web3.resources.list", json_pack("{s:s}", "actorId", CONS));
+	json_decref(OK(&f, "web3.resources.list", json_pack("{s:s}", "actorId", f.self)));
+	/* The gateway leases for the consumer a session is bound to (seed §1.4 {resourceId, consumerActorId}). */
+	json_t *lc = OK(&f, "web3.resources.lease",
+			json_pack("{s:s,s:s,s:i}", "resourceId", rid, "consumerActorId", CONS, "ttlMs", 60000));
+	json_t *lg = OK(&f, "market.lease.get", json_pack("{s:s}", "leaseId", S(lc, "leaseId")));
+	assert_string_equal(S(json_object_get(lg, "lease"), "consumerActorId"), CONS);
+	assert_false(json_is_true(json_object_get(lc, "settlementQueued")));
+	json_decref(lg);
+	json_decref(lc);
 	json_t *l = OK(&f, "web3.resources.lease",
 		       json_pack("{s:s,s:i,s:s,s:s}", "resourceId", rid, "ttlMs", 60000, "maxCost", "10", "sessionKey", "s1"));
 	assert_int_equal(strncmp(S(l, "accessToken"), "tok_", 4), 0);
@@ -417,7 +426,7 @@ static void t_web3(void **s)
 	assert_int_equal(strncmp(S(ent, "sessionIdHash"), "sha256:", 7), 0);
 	json_decref(q);
 	json_t *st = OK(&f, "web3.resources.status", json_object());
-	assert_int_equal(json_integer_value(json_object_get(st, "activeLeases")), 1);
+	assert_int_equal(json_integer_value(json_object_get(st, "activeLeases")), 2);
 	assert_int_equal(json_integer_value(json_object_get(st, "pending")), 1);
 	json_decref(st);
 	json_decref(OK(&f, "web3.resources.revokeLease", json_pack("{s:s}", "leaseId", S(l, "leaseId"))));

@@ -29,15 +29,20 @@ static void t_ledger01(void **s)
 	json_t *p = entry_params(PROV, l, rid, "10", "20");
 	json_object_del(p, "actorId");
 	ERR(&f, CG_E_AUTH_REQUIRED, "market.ledger.append", p);
-	/* A provider claiming another lease's consumer or resource: refused. */
+	/* A third party posing as the provider of someone else's lease: not allowed at all. */
+	p = entry_params(THIRD, l, rid, "10", "20");
+	json_object_set_new(json_object_get(p, "entry"), "providerActorId", json_string(THIRD));
+	ERR(&f, CG_E_FORBIDDEN, "market.ledger.append", p);
+	/* The lease's provider naming another consumer or resource: a mismatch (seed: E_CONFLICT). */
 	p = entry_params(PROV, l, rid, "10", "20");
 	json_object_set_new(json_object_get(p, "entry"), "consumerActorId", json_string(THIRD));
-	ERR(&f, CG_E_FORBIDDEN, "market.ledger.append", p);
+	ERR(&f, CG_E_CONFLICT, "market.ledger.append", p);
+	p = entry_params(PROV, l, rid, "10", "20");
+	json_object_set_new(json_object_get(p, "entry"), "resourceId", json_string("res_other"));
+	ERR(&f, CG_E_CONFLICT, "market.ledger.append", p);
 	p = entry_params(PROV, l, rid, "10", "20");
 	json_object_set_new(json_object_get(p, "entry"), "kind", json_string("search"));
 	ERR(&f, CG_E_INVALID_ARGUMENT, "market.ledger.append", p); /* token is not a search unit */
-	/* cost must be quantity x price (2) when the unit is the priced one */
-	ERR(&f, CG_E_INVALID_ARGUMENT, "market.ledger.append", entry_params(PROV, l, rid, "10", "21"));
 	p = entry_params(PROV, l, rid, "10", "20");
 	json_object_set_new(json_object_get(p, "entry"), "currency", json_string("EUR"));
 	ERR(&f, CG_E_INVALID_ARGUMENT, "market.ledger.append", p);
@@ -49,13 +54,14 @@ static void t_ledger01(void **s)
 	snprintf(lid, sizeof lid, "%s", S(r, "ledgerId"));
 	snprintf(eh, sizeof eh, "%s", S(r, "entryHash"));
 	json_decref(r);
-	/* entryHash is recomputable: JCS of the entry without hash and signature. */
+	/* entryHash is recomputable: JCS of the listed entry without entryHash and signature (the signer key is
+	 * covered, docs/market.md "Verifying the ledger"). */
 	json_t *ls = OK(&f, "market.ledger.list", json_pack("{s:s}", "leaseId", S(l, "leaseId")));
 	json_t *ent = json_deep_copy(json_array_get(json_object_get(ls, "entries"), 0));
 	assert_string_equal(S(ent, "ledgerId"), lid);
+	assert_int_equal(strlen(S(ent, "signer")), 64);
 	json_object_del(ent, "entryHash");
 	json_object_del(ent, "signature");
-	json_object_del(ent, "signer");
 	char h[72];
 	cg_err e;
 	assert_int_equal(jcs_sha256(ent, h, &e), 0);

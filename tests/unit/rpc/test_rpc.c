@@ -166,11 +166,12 @@ static void t_batch_and_notifications(void **st)
 	assert_null(call("{\"jsonrpc\":\"2.0\",\"method\":\"no.such\"}"));
 	assert_null(call("[{\"jsonrpc\":\"2.0\",\"method\":\"x.whoami\"},{\"jsonrpc\":\"2.0\",\"method\":\"x\"}]"));
 	/* too big a batch */
-	char big[20000] = "[";
+	char big[20000];
+	size_t off = (size_t)snprintf(big, sizeof big, "[");
 	for (int i = 0; i < RPC_MAX_BATCH + 1; i++)
-		strcat(big, i ? ",{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x.whoami\"}"
-			      : "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x.whoami\"}");
-	strcat(big, "]");
+		off += (size_t)snprintf(big + off, sizeof big - off, "%s{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x.whoami\"}",
+					i ? "," : "");
+	snprintf(big + off, sizeof big - off, "]");
 	assert_int_equal(err_code(call(big)), -32600);
 }
 
