@@ -320,6 +320,7 @@ static void reserve_amount(struct gw_req *g, char out[static U256_DEC_MAX])
 
 static void attempt_next(struct gw_req *g);
 static void schedule_next(struct gw_req *g);
+static void arm(struct event *ev, int64_t ms);
 static void record_attempt(struct gw_req *g, const char *reason, const cg_err *e);
 static void attempt_fail(struct gw_req *g, const char *reason, const cg_err *e, enum oai_fail cls);
 static void gw_finalize(struct gw_req *g);
@@ -559,6 +560,7 @@ static int on_event(void *arg, const char *event, const char *data, size_t len)
 			g->got_token = true;
 			g->first_tok = clock_mono_us();
 			evtimer_del(g->tm_first);
+			arm(g->tm_idle, g->cur->br->to.idle_ms);
 		}
 	}
 	int rc = 0;
@@ -637,10 +639,10 @@ static int up_data(void *arg, const char *p, size_t n)
 			n = BG_ERRBODY_MAX - g->errbody.len;
 		return buf_append(&g->errbody, p, n) < 0 ? -1 : 0;
 	}
-	if (g->tm_idle && g->cur && g->cur->br->to.idle_ms > 0 && !g->done_seen) {
-		struct timeval tv = {g->cur->br->to.idle_ms / 1000, (g->cur->br->to.idle_ms % 1000) * 1000};
-		evtimer_add(g->tm_idle, &tv);
-	}
+	/* Between chunks once tokens flow; before the first one the first-token timer governs (a server may
+	 * send its role chunk at once and then spend long on the prompt). */
+	if (g->got_token && !g->done_seen)
+		arm(g->tm_idle, g->cur->br->to.idle_ms);
 	cg_err e;
 	g->in_feed = true;
 	int r = sse_feed(&g->sse, p, n, &e);

@@ -6,9 +6,12 @@
  * numeric parameters become integers. --actor ID acts as that actor; without it, commands act as this
  * node (its wallet address). --params JSON merges raw parameters. --json prints machine-readable output. */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "cli/cli.h"
@@ -151,19 +154,45 @@ static json_t *value_of(const char *key, const char *v)
 	return json_string(v);
 }
 
-/* Reads a JSON object from a file, or stdin for "-". */
+#define JSON_FILE_MAX (1u << 20) /* a resource or offer document is a few KiB; the node caps bodies anyway */
+
+/* Reads a JSON object from a file, or stdin for "-", at most JSON_FILE_MAX bytes. */
 static json_t *read_json(const char *path)
 {
+	bool in = strcmp(path, "-") == 0;
+	const char *what = in ? "stdin" : "file";
+	int fd = in ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "clawgrid: cannot open the file: %s\n", strerror(errno));
+		return NULL;
+	}
+	buf b;
+	buf_init(&b, JSON_FILE_MAX);
+	char chunk[4096];
+	ssize_t n;
+	bool big = false;
+	while ((n = read(fd, chunk, sizeof chunk)) > 0 || (n < 0 && errno == EINTR))
+		if (n > 0 && buf_append(&b, chunk, (size_t)n) < 0) {
+			big = true;
+			break;
+		}
+	int rerr = n < 0 ? errno : 0;
+	if (!in)
+		close(fd);
+	json_t *j = NULL;
 	json_error_t je;
-	json_t *j = strcmp(path, "-") == 0 ? json_loadf(stdin, 0, &je) : json_load_file(path, 0, &je);
-	if (!j)
-		fprintf(stderr, "clawgrid: %s: invalid JSON (line %d: %s)\n", strcmp(path, "-") == 0 ? "stdin" : "file",
-			je.line, je.text);
+	if (big)
+		fprintf(stderr, "clawgrid: %s: larger than %u bytes\n", what, JSON_FILE_MAX);
+	else if (rerr)
+		fprintf(stderr, "clawgrid: %s: %s\n", what, strerror(rerr));
+	else if (!(j = json_loadb((const char *)b.data, b.len, 0, &je)))
+		fprintf(stderr, "clawgrid: %s: invalid JSON (line %d: %s)\n", what, je.line, je.text);
 	else if (!json_is_object(j)) {
 		fprintf(stderr, "clawgrid: expected a JSON object\n");
 		json_decref(j);
 		j = NULL;
 	}
+	buf_done(&b);
 	return j;
 }
 

@@ -264,6 +264,18 @@ out:
 	return r;
 }
 
+int mkt_lease_usable(const json_t *lease, cg_err *e)
+{
+	const char *st = mkt_s(lease, "status");
+	if (strcmp(st, "lease_revoked") == 0)
+		return cg_fail(e, CG_E_REVOKED, "lease is revoked");
+	if (strcmp(st, "lease_expired") == 0 || mkt_i(lease, "expiresAt") <= mkt_now())
+		return cg_fail(e, CG_E_EXPIRED, "lease has expired");
+	if (strcmp(st, "lease_active") != 0)
+		return cg_fail(e, CG_E_CONFLICT, "lease is %s", st);
+	return 0;
+}
+
 static bool lease_party(const json_t *l, const char *actor)
 {
 	return mkt_actor_eq(mkt_s(l, "providerActorId"), actor) || mkt_actor_eq(mkt_s(l, "consumerActorId"), actor);
@@ -457,15 +469,8 @@ int market_lease_authorize(struct market *m, const char *lease_id, const char *t
 		r = cg_fail(e, CG_E_FORBIDDEN, "lease token does not match");
 		goto out;
 	}
-	const char *st = mkt_s(lease, "status");
-	if (strcmp(st, "lease_revoked") == 0) {
-		r = cg_fail(e, CG_E_REVOKED, "lease is revoked");
+	if ((r = mkt_lease_usable(lease, e)) < 0)
 		goto out;
-	}
-	if (strcmp(st, "lease_expired") == 0 || mkt_i(lease, "expiresAt") <= mkt_now()) {
-		r = cg_fail(e, CG_E_EXPIRED, "lease has expired");
-		goto out;
-	}
 	if ((r = mkt_get_opt(m, T_RESOURCE, mkt_s(lease, "resourceId"), &res, e)) < 0)
 		goto out;
 	if (!res || strcmp(mkt_s(res, "status"), "resource_published") != 0) {
@@ -492,74 +497,29 @@ out:
 
 /* ---- revocation jobs ---- */
 
-static int retry_revocations(struct market *m, int64_t limit, int64_t max_attempts, bool dry, json_t **result,
-			     cg_err *e)
+static int notify_again(struct market *m, json_t *job, cg_err *e)
 {
-	struct mkt_filter f[] = {{"status", "=", "revocation_pending", 0}, {"nextAttemptAt", "<=", NULL, mkt_now()}};
-	json_t *jobs;
-	int r = mkt_list(m, T_REVOCATION, f, 2, limit, false, &jobs, e);
-	if (r < 0)
-		return r;
-	int64_t processed = 0, ok = 0, failed = 0;
-	size_t i;
-	json_t *job;
-	json_array_foreach(jobs, i, job)
-	{
-		processed++;
-		if (dry)
-			continue;
-		json_t *lease = NULL;
-		cg_err ne;
-		cg_err_clear(&ne);
-		int q = mkt_get(m, T_LEASE, mkt_s(job, "leaseId"), &lease, &ne);
-		if (q == 0 && m->notify)
-			q = m->notify(m->notify_arg, lease, &ne);
-		json_decref(lease);
-		int64_t att = mkt_i(job, "attempts") + (q == 0 ? 0 : 1);
-		mkt_set_i(job, "attempts", att);
-		if (q == 0) {
-			ok++;
-			mkt_set_s(job, "status", "revocation_done");
-			json_object_del(job, "lastError");
-		} else {
-			failed++;
-			mkt_set_s(job, "lastError", ne.msg);
-			mkt_set_i(job, "nextAttemptAt", mkt_now() + mkt_backoff(m, att));
-			if (att >= max_attempts)
-				mkt_set_s(job, "status", "revocation_failed");
-		}
-		cg_err we;
-		if (store_tx_begin(m->st, &we) == 0) {
-			if (mkt_put(m, T_REVOCATION, job, &we) < 0 ||
-			    mkt_audit(m, q == 0 ? "revocation_done" : "revocation_retry", mkt_s(job, "jobId"), NULL, NULL,
-				      json_pack("{s:I}", "attempts", (json_int_t)att), &we) < 0)
-				store_tx_rollback(m->st);
-			else if (store_tx_commit(m->st, &we) < 0)
-				log_error("market", "revocation job update failed", "err=\"%s\"", we.msg);
-		}
-	}
-	json_decref(jobs);
-	struct mkt_filter pf[] = {{"status", "=", "revocation_pending", 0}};
-	*result = json_pack("{s:I,s:I,s:I,s:I,s:b}", "processed", (json_int_t)processed, "succeeded", (json_int_t)ok,
-			    "failed", (json_int_t)failed, "pending", (json_int_t)mkt_count(m, T_REVOCATION, pf, 1),
-			    "dryRun", dry);
-	return 0;
+	json_t *lease = NULL;
+	int r = mkt_get(m, T_LEASE, mkt_s(job, "leaseId"), &lease, e);
+	if (r == 0 && m->notify)
+		r = m->notify(m->notify_arg, lease, e);
+	json_decref(lease);
+	return r;
 }
+
+static const struct mkt_jobs revocations = {T_REVOCATION, "revocation", notify_again, NULL};
 
 int op_revocation_retry(struct market *m, const char *actor, json_t *p, json_t **result, cg_err *e)
 {
-	static const char *const keys[] = {"actorId", "limit", "maxAttempts", "dryRun", NULL};
-	int64_t limit, max_attempts = m->o.job_max_attempts;
-	bool dry = false;
-	int r;
-	if ((r = jp_only(p, NULL, keys, e)) < 0 || (r = mkt_jp_limit(p, MKT_LIST_DEF, MKT_LIST_MAX, &limit, e)) < 0 ||
-	    (r = jp_int(p, NULL, "maxAttempts", 0, 1, 1000, &max_attempts, e)) < 0 ||
-	    (r = jp_bool(p, NULL, "dryRun", 0, &dry, e)) < 0)
+	int64_t limit, max_attempts;
+	bool dry;
+	int r = mkt_jobs_params(m, p, &limit, &max_attempts, &dry, e);
+	if (r < 0)
 		return r;
-	return retry_revocations(m, limit, max_attempts, dry, result, e);
+	return mkt_jobs_run(m, &revocations, NULL, limit, max_attempts, dry, result, e);
 }
 
 int market_retry_revocations(struct market *m, int64_t limit, json_t **result, cg_err *e)
 {
-	return retry_revocations(m, limit, m->o.job_max_attempts, false, result, e);
+	return mkt_jobs_run(m, &revocations, NULL, limit, m->o.job_max_attempts, false, result, e);
 }

@@ -157,15 +157,8 @@ static int check_against_lease(struct market *m, const json_t *d, cg_err *e)
 			r = cg_fail(e, CG_E_CONFLICT, "entry.%s does not match the lease", match[i]);
 			goto out;
 		}
-	const char *st = mkt_s(lease, "status");
-	if (strcmp(st, "lease_revoked") == 0) {
-		r = cg_fail(e, CG_E_REVOKED, "lease is revoked");
+	if ((r = mkt_lease_usable(lease, e)) < 0)
 		goto out;
-	}
-	if (strcmp(st, "lease_expired") == 0 || mkt_i(lease, "expiresAt") <= mkt_now()) {
-		r = cg_fail(e, CG_E_EXPIRED, "lease has expired");
-		goto out;
-	}
 	if ((r = mkt_get(m, T_RESOURCE, mkt_s(d, "resourceId"), &res, e)) < 0)
 		goto out;
 	if (strcmp(mkt_s(res, "status"), "resource_published") != 0) {
@@ -399,21 +392,10 @@ int op_ledger_list(struct market *m, const char *actor, json_t *p, json_t **resu
 	struct lfilter f;
 	sqlite3_stmt *s;
 	int r;
-	if ((r = parse_lfilter(p, &f, e)) < 0 || (r = ledger_query(m, &f, true, &s, e)) < 0)
+	json_t *arr;
+	if ((r = parse_lfilter(p, &f, e)) < 0 || (r = ledger_query(m, &f, true, &s, e)) < 0 ||
+	    (r = mkt_rows(m, s, "ledger list", &arr, e)) < 0)
 		return r;
-	json_t *arr = json_array();
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		json_t *d = json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
-		if (d)
-			json_array_append_new(arr, d);
-	}
-	r = rc == SQLITE_DONE ? 0 : store_fail(m->st, e, "ledger list");
-	sqlite3_finalize(s);
-	if (r < 0) {
-		json_decref(arr);
-		return r;
-	}
 	*result = json_pack("{s:o}", "entries", arr);
 	return 0;
 }

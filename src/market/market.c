@@ -354,19 +354,9 @@ int op_audit_query(struct market *m, const char *actor, json_t *p, json_t **resu
 	sqlite3_bind_int64(s, 4, since);
 	sqlite3_bind_int64(s, 5, until);
 	sqlite3_bind_int64(s, 6, limit);
-	json_t *arr = json_array();
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		json_t *d = json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
-		if (d)
-			json_array_append_new(arr, d);
-	}
-	r = rc == SQLITE_DONE ? 0 : store_fail(m->st, e, "audit query");
-	sqlite3_finalize(s);
-	if (r < 0) {
-		json_decref(arr);
+	json_t *arr;
+	if ((r = mkt_rows(m, s, "audit query", &arr, e)) < 0)
 		return r;
-	}
 	*result = json_pack("{s:o}", "events", arr);
 	return 0;
 }

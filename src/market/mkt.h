@@ -69,7 +69,8 @@ enum mkt_tbl {
 };
 
 /* A column filter for mkt_list: string (s) or integer (i) compared with op ("=", ">=", "<="); "has" tests
- * membership in the JSON array col; "party" (leases) matches providerActorId or consumerActorId. */
+ * membership in the JSON array col; "party" (leases) matches providerActorId or consumerActorId. Column
+ * names come from code, values are bound. */
 struct mkt_filter {
 	const char *col;
 	const char *op;
@@ -90,6 +91,21 @@ int mkt_del(struct market *m, enum mkt_tbl t, const char *id, cg_err *e);
 int mkt_list(struct market *m, enum mkt_tbl t, const struct mkt_filter *f, size_t nf, int64_t limit,
 	     bool desc, json_t **out, cg_err *e);
 int64_t mkt_count(struct market *m, enum mkt_tbl t, const struct mkt_filter *f, size_t nf);
+/* Steps s (its column 0 holds JSON documents) into a new array *out, then finalizes s (always). */
+int mkt_rows(struct market *m, sqlite3_stmt *s, const char *what, json_t **out, cg_err *e);
+/* Retry queues (RevocationJob, repair jobs): table t, statuses <kind>_pending|_done|_failed, audit events
+ * <kind>_done|_retry. attempt() re-runs one job; final(e) says a failure will not heal by retrying. */
+struct mkt_jobs {
+	enum mkt_tbl t;
+	const char *kind;
+	int (*attempt)(struct market *m, json_t *job, cg_err *e);
+	bool (*final)(const cg_err *e); /* may be NULL */
+};
+/* Reads {limit?, maxAttempts?, dryRun?} (and actorId). */
+int mkt_jobs_params(struct market *m, json_t *p, int64_t *limit, int64_t *max_attempts, bool *dry, cg_err *e);
+/* Runs the due jobs; *result = {processed, succeeded, failed, pending, dryRun}. */
+int mkt_jobs_run(struct market *m, const struct mkt_jobs *q, const char *actor, int64_t limit, int64_t max_attempts,
+		 bool dry, json_t **result, cg_err *e);
 /* Sets doc[field] = jcs_sha256(doc without field). */
 int mkt_rehash(json_t *doc, const char *field, cg_err *e);
 /* Audit event in the current transaction; details is stolen (may be NULL). */
@@ -189,6 +205,8 @@ int op_w3_revoke(struct market *, const char *, json_t *, json_t **, cg_err *);
 int op_w3_status(struct market *, const char *, json_t *, json_t **, cg_err *);
 
 /* Internal helpers crossing files. */
+/* E_REVOKED / E_EXPIRED (also past expiresAt before the sweep ran) unless the lease authorizes use now. */
+int mkt_lease_usable(const json_t *lease, cg_err *e);
 /* Revokes a lease doc in the current transaction (lease + delivery); sets *notify when a notification is due. */
 int mkt_lease_revoke_tx(struct market *m, json_t *lease, const char *actor, const char *reason, cg_err *e);
 /* Runs the revocation notifier for a committed revocation; queues a RevocationJob on failure. */

@@ -238,6 +238,31 @@ static int parse_payees(json_t *payees, const json_t *s, struct settle_payee *ou
 	return 0;
 }
 
+/* The order's settlement for a release or refund by the party named in field ("payer" releases, "payee"
+ * refunds; a dispute resolution acts for both): E_NOT_FOUND without one, E_FORBIDDEN for anyone else, and
+ * E_CONFLICT unless it can move to `to` and no open dispute freezes it. */
+static int settlement_for(struct market *m, const char *order_id, const char *field, const char *actor,
+			  bool by_dispute, const char *to, json_t **out, cg_err *e)
+{
+	json_t *s = NULL;
+	int r = settlement_of(m, order_id, &s, e);
+	if (r < 0)
+		return r;
+	if (!s)
+		return cg_fail(e, CG_E_NOT_FOUND, "order has no settlement");
+	if (!by_dispute && !mkt_actor_eq(mkt_s(s, field), actor))
+		r = cg_fail(e, CG_E_FORBIDDEN, "only the %s may %s the payment", field,
+			    strcmp(to, "settlement_released") == 0 ? "release" : "refund");
+	else if ((r = fsm_settlement(mkt_s(s, "status"), to, e)) == 0 && !by_dispute)
+		r = not_frozen(m, order_id, e);
+	if (r < 0) {
+		json_decref(s);
+		return r;
+	}
+	*out = s;
+	return 0;
+}
+
 /* Moves the order's ready deliveries to completed (release after delivery). */
 static int complete_deliveries(struct market *m, const char *order_id, cg_err *e)
 {
@@ -266,18 +291,8 @@ int mkt_settle_release_tx(struct market *m, const char *order_id, json_t *payees
 	struct settle_payee pay[SETTLE_MAX_PAYEES];
 	size_t n = 0;
 	int r;
-	if ((r = settlement_of(m, order_id, &s, e)) < 0)
-		goto out;
-	if (!s) {
-		r = cg_fail(e, CG_E_NOT_FOUND, "order has no settlement");
-		goto out;
-	}
-	if (!by_dispute && !mkt_actor_eq(mkt_s(s, "payer"), actor)) {
-		r = cg_fail(e, CG_E_FORBIDDEN, "only the payer may release the payment");
-		goto out;
-	}
-	if ((r = fsm_settlement(mkt_s(s, "status"), "settlement_released", e)) < 0 ||
-	    (!by_dispute && (r = not_frozen(m, order_id, e)) < 0) || (r = parse_payees(payees, s, pay, &n, norm, e)) < 0 ||
+	if ((r = settlement_for(m, order_id, "payer", actor, by_dispute, "settlement_released", &s, e)) < 0 ||
+	    (r = parse_payees(payees, s, pay, &n, norm, e)) < 0 ||
 	    (r = mkt_get(m, T_ORDER, order_id, &order, e)) < 0)
 		goto out;
 	const char *st = mkt_s(order, "status");
@@ -357,18 +372,8 @@ static int refund_tx(struct market *m, const char *order_id, const char *actor, 
 {
 	json_t *s = NULL, *order = NULL;
 	int r;
-	if ((r = settlement_of(m, order_id, &s, e)) < 0)
-		goto out;
-	if (!s) {
-		r = cg_fail(e, CG_E_NOT_FOUND, "order has no settlement");
-		goto out;
-	}
-	if (!by_dispute && !mkt_actor_eq(mkt_s(s, "payee"), actor)) {
-		r = cg_fail(e, CG_E_FORBIDDEN, "only the payee may refund the payment");
-		goto out;
-	}
-	if ((r = fsm_settlement(mkt_s(s, "status"), "settlement_refunded", e)) < 0 ||
-	    (!by_dispute && (r = not_frozen(m, order_id, e)) < 0) || (r = mkt_get(m, T_ORDER, order_id, &order, e)) < 0 ||
+	if ((r = settlement_for(m, order_id, "payee", actor, by_dispute, "settlement_refunded", &s, e)) < 0 ||
+	    (r = mkt_get(m, T_ORDER, order_id, &order, e)) < 0 ||
 	    (r = cancel_order(m, order, actor, by_dispute, revoked, e)) < 0)
 		goto out;
 	char tx[SETTLE_TX_MAX] = "";
@@ -546,9 +551,20 @@ static bool entry_ready(struct market *m, const json_t *q)
 static int flush(struct market *m, int64_t limit, json_t **result, cg_err *e)
 {
 	int64_t now = mkt_now();
-	struct mkt_filter f[] = {{"nextAttemptAt", "<=", NULL, now}};
+	/* Due entries, least recently looked at first, then in queue order. Entries that used up their attempts
+	 * stay in the queue for the operator but are not selected, and entries skipped (order not ready) go to
+	 * the back: neither may take the places of other due entries within the limit. */
+	sqlite3_stmt *st = NULL;
 	json_t *arr;
-	int r = mkt_list(m, T_PENDING, f, 1, limit, false, &arr, e);
+	if (sqlite3_prepare_v2(store_db(m->st),
+			       "SELECT data FROM mkt_pending WHERE nextAttemptAt<=?1 AND json_extract(data,'$.attempts')<?2"
+			       " ORDER BY coalesce(json_extract(data,'$.checkedAt'),0), rowid LIMIT ?3",
+			       -1, &st, NULL) != SQLITE_OK)
+		return store_fail(m->st, e, "pending settlements");
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, m->o.flush_max_attempts);
+	sqlite3_bind_int64(st, 3, limit);
+	int r = mkt_rows(m, st, "pending settlements", &arr, e);
 	if (r < 0)
 		return r;
 	int64_t processed = 0, ok = 0, failed = 0, skipped = 0;
@@ -556,8 +572,6 @@ static int flush(struct market *m, int64_t limit, json_t **result, cg_err *e)
 	json_t *q;
 	json_array_foreach(arr, i, q)
 	{
-		if (mkt_i(q, "attempts") >= m->o.flush_max_attempts)
-			continue; /* given up: stays visible in the queue for the operator */
 		processed++;
 		const char *oid = mkt_s(q, "orderId");
 		json_t *s = NULL;
@@ -580,6 +594,14 @@ static int flush(struct market *m, int64_t limit, json_t **result, cg_err *e)
 			cg_fail(&le, CG_E_CONFLICT, "order already has a settlement with other terms");
 		} else if (!entry_ready(m, q)) {
 			skipped++;
+			/* Stays due (it locks as soon as its order is ready), behind the others. */
+			mkt_set_i(q, "checkedAt", now);
+			if (store_tx_begin(m->st, &le) == 0) {
+				if (mkt_put(m, T_PENDING, q, &le) < 0)
+					store_tx_rollback(m->st);
+				else if (store_tx_commit(m->st, &le) < 0)
+					log_warn("market", "pending settlement update failed", "err=\"%s\"", le.msg);
+			}
 			continue;
 		} else {
 			json_t *res = NULL;
@@ -606,6 +628,7 @@ static int flush(struct market *m, int64_t limit, json_t **result, cg_err *e)
 		mkt_set_i(q, "attempts", att);
 		mkt_set_s(q, "lastError", le.msg);
 		mkt_set_i(q, "lastAttemptAt", now);
+		mkt_set_i(q, "checkedAt", now);
 		mkt_set_i(q, "nextAttemptAt", now + mkt_backoff(m, att));
 		cg_err we;
 		if (store_tx_begin(m->st, &we) == 0) {
@@ -713,64 +736,31 @@ void mkt_repair_record(struct market *m, const char *method, const char *actor, 
 	json_decref(job);
 }
 
+/* Re-runs the recorded operation as its actor; in_repair keeps a second failure from queueing a new job. */
+static int repair_again(struct market *m, json_t *job, cg_err *e)
+{
+	json_t *res = NULL;
+	const char *ja = mkt_s(job, "actorId");
+	m->in_repair = true;
+	int r = mkt_call_op(m, mkt_s(job, "method"), *ja ? ja : NULL, json_object_get(job, "params"), &res, e);
+	m->in_repair = false;
+	json_decref(res);
+	return r;
+}
+
+/* A final error (the order moved on meanwhile) will not heal by retrying. */
+static bool repair_final(const cg_err *e)
+{
+	return !mkt_transient(e);
+}
+
 int op_repair_retry(struct market *m, const char *actor, json_t *p, json_t **result, cg_err *e)
 {
-	static const char *const keys[] = {"actorId", "limit", "maxAttempts", "dryRun", NULL};
-	int64_t limit, max_attempts = m->o.job_max_attempts;
-	bool dry = false;
-	int r;
-	if ((r = jp_only(p, NULL, keys, e)) < 0 || (r = mkt_jp_limit(p, MKT_LIST_DEF, MKT_LIST_MAX, &limit, e)) < 0 ||
-	    (r = jp_int(p, NULL, "maxAttempts", 0, 1, 1000, &max_attempts, e)) < 0 ||
-	    (r = jp_bool(p, NULL, "dryRun", 0, &dry, e)) < 0)
+	static const struct mkt_jobs repairs = {T_REPAIR, "repair", repair_again, repair_final};
+	int64_t limit, max_attempts;
+	bool dry;
+	int r = mkt_jobs_params(m, p, &limit, &max_attempts, &dry, e);
+	if (r < 0)
 		return r;
-	struct mkt_filter f[] = {{"status", "=", "repair_pending", 0}, {"nextAttemptAt", "<=", NULL, mkt_now()}};
-	json_t *jobs;
-	if ((r = mkt_list(m, T_REPAIR, f, 2, limit, false, &jobs, e)) < 0)
-		return r;
-	int64_t processed = 0, ok = 0, failed = 0;
-	size_t i;
-	json_t *job;
-	json_array_foreach(jobs, i, job)
-	{
-		processed++;
-		if (dry)
-			continue;
-		json_t *res = NULL;
-		cg_err je;
-		cg_err_clear(&je);
-		m->in_repair = true;
-		const char *ja = mkt_s(job, "actorId");
-		int q = mkt_call_op(m, mkt_s(job, "method"), *ja ? ja : NULL, json_object_get(job, "params"), &res, &je);
-		m->in_repair = false;
-		json_decref(res);
-		int64_t att = mkt_i(job, "attempts") + (q == 0 ? 0 : 1);
-		mkt_set_i(job, "attempts", att);
-		if (q == 0) {
-			ok++;
-			mkt_set_s(job, "status", "repair_done");
-			json_object_del(job, "lastError");
-		} else {
-			failed++;
-			mkt_set_s(job, "lastError", je.msg);
-			mkt_set_i(job, "nextAttemptAt", mkt_now() + mkt_backoff(m, att));
-			/* A final error (the order moved on meanwhile) will not heal by retrying. */
-			if (att >= max_attempts || !mkt_transient(&je))
-				mkt_set_s(job, "status", "repair_failed");
-		}
-		cg_err we;
-		if (store_tx_begin(m->st, &we) == 0) {
-			if (mkt_put(m, T_REPAIR, job, &we) < 0 ||
-			    mkt_audit(m, q == 0 ? "repair_done" : "repair_retry", mkt_s(job, "jobId"), NULL, actor,
-				      json_pack("{s:I}", "attempts", (json_int_t)att), &we) < 0)
-				store_tx_rollback(m->st);
-			else if (store_tx_commit(m->st, &we) < 0)
-				log_error("market", "repair job update failed", "err=\"%s\"", we.msg);
-		}
-	}
-	json_decref(jobs);
-	struct mkt_filter pf[] = {{"status", "=", "repair_pending", 0}};
-	*result = json_pack("{s:I,s:I,s:I,s:I,s:b}", "processed", (json_int_t)processed, "succeeded", (json_int_t)ok,
-			    "failed", (json_int_t)failed, "pending", (json_int_t)mkt_count(m, T_REPAIR, pf, 1), "dryRun",
-			    dry);
-	return 0;
+	return mkt_jobs_run(m, &repairs, actor, limit, max_attempts, dry, result, e);
 }

@@ -11,6 +11,7 @@
 
 #include "base/clock.h"
 #include "base/enc.h"
+#include "base/log.h"
 #include "crypto/jcs.h"
 #include "crypto/wallet.h"
 
@@ -236,6 +237,11 @@ int mkt_list(struct market *m, enum mkt_tbl t, const struct mkt_filter *f, size_
 	if (sqlite3_prepare_v2(store_db(m->st), sql, -1, &s, NULL) != SQLITE_OK)
 		return store_fail(m->st, e, "list");
 	bind_filters(s, f, nf);
+	return mkt_rows(m, s, "list", out, e);
+}
+
+int mkt_rows(struct market *m, sqlite3_stmt *s, const char *what, json_t **out, cg_err *e)
+{
 	json_t *arr = json_array();
 	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -244,7 +250,7 @@ int mkt_list(struct market *m, enum mkt_tbl t, const struct mkt_filter *f, size_
 		if (d)
 			json_array_append_new(arr, d);
 	}
-	int r = rc == SQLITE_DONE ? 0 : store_fail(m->st, e, "list");
+	int r = rc == SQLITE_DONE ? 0 : store_fail(m->st, e, what);
 	sqlite3_finalize(s);
 	if (r < 0) {
 		json_decref(arr);
@@ -584,6 +590,88 @@ int mkt_backoff(struct market *m, int64_t attempts)
 	if (d > m->o.backoff_max_ms)
 		d = m->o.backoff_max_ms;
 	return (int)d;
+}
+
+/* Records one attempt of a job (why NULL = it worked; final = give up) with its audit event. */
+static void job_record(struct market *m, const struct mkt_jobs *q, json_t *job, const cg_err *why, bool final,
+		       const char *actor)
+{
+	int64_t att = mkt_i(job, "attempts") + (why ? 1 : 0);
+	char st[48], ev[48];
+	mkt_set_i(job, "attempts", att);
+	if (!why) {
+		snprintf(st, sizeof st, "%s_done", q->kind);
+		json_object_del(job, "lastError");
+	} else {
+		snprintf(st, sizeof st, "%s_%s", q->kind, final ? "failed" : "pending");
+		mkt_set_s(job, "lastError", why->msg);
+		mkt_set_i(job, "nextAttemptAt", mkt_now() + mkt_backoff(m, att));
+	}
+	mkt_set_s(job, "status", st);
+	snprintf(ev, sizeof ev, "%s_%s", q->kind, why ? "retry" : "done");
+	cg_err we;
+	if (store_tx_begin(m->st, &we) < 0)
+		goto fail;
+	if (mkt_put(m, q->t, job, &we) < 0 ||
+	    mkt_audit(m, ev, mkt_s(job, "jobId"), NULL, actor, json_pack("{s:I}", "attempts", (json_int_t)att), &we) < 0) {
+		store_tx_rollback(m->st);
+		goto fail;
+	}
+	if (store_tx_commit(m->st, &we) == 0)
+		return;
+fail:
+	/* The job stays as it was and comes round again: a retry runs the operation twice at worst, which the
+	 * operations tolerate (revocation notices and backend calls are idempotent). */
+	log_error("market", "job update failed", "kind=%s err=\"%s\"", q->kind, we.msg);
+}
+
+int mkt_jobs_params(struct market *m, json_t *p, int64_t *limit, int64_t *max_attempts, bool *dry, cg_err *e)
+{
+	static const char *const keys[] = {"actorId", "limit", "maxAttempts", "dryRun", NULL};
+	int r;
+	*max_attempts = m->o.job_max_attempts;
+	*dry = false;
+	if ((r = jp_only(p, NULL, keys, e)) < 0 || (r = mkt_jp_limit(p, MKT_LIST_DEF, MKT_LIST_MAX, limit, e)) < 0 ||
+	    (r = jp_int(p, NULL, "maxAttempts", 0, 1, 1000, max_attempts, e)) < 0 ||
+	    (r = jp_bool(p, NULL, "dryRun", 0, dry, e)) < 0)
+		return r;
+	return 0;
+}
+
+int mkt_jobs_run(struct market *m, const struct mkt_jobs *q, const char *actor, int64_t limit, int64_t max_attempts,
+		 bool dry, json_t **result, cg_err *e)
+{
+	char pending[48];
+	snprintf(pending, sizeof pending, "%s_pending", q->kind);
+	struct mkt_filter f[] = {{"status", "=", pending, 0}, {"nextAttemptAt", "<=", NULL, mkt_now()}};
+	json_t *jobs;
+	int r = mkt_list(m, q->t, f, 2, limit, false, &jobs, e);
+	if (r < 0)
+		return r;
+	int64_t processed = 0, ok = 0, failed = 0;
+	size_t i;
+	json_t *job;
+	json_array_foreach(jobs, i, job)
+	{
+		processed++;
+		if (dry)
+			continue;
+		cg_err je;
+		cg_err_clear(&je);
+		if (q->attempt(m, job, &je) == 0) {
+			ok++;
+			job_record(m, q, job, NULL, false, actor);
+		} else {
+			failed++;
+			bool final = mkt_i(job, "attempts") + 1 >= max_attempts || (q->final && q->final(&je));
+			job_record(m, q, job, &je, final, actor);
+		}
+	}
+	json_decref(jobs);
+	struct mkt_filter pf[] = {{"status", "=", pending, 0}};
+	*result = json_pack("{s:I,s:I,s:I,s:I,s:b}", "processed", (json_int_t)processed, "succeeded", (json_int_t)ok,
+			    "failed", (json_int_t)failed, "pending", (json_int_t)mkt_count(m, q->t, pf, 1), "dryRun", dry);
+	return 0;
 }
 
 int mkt_conflict(cg_err *e, const char *entity, const char *from, const char *to)

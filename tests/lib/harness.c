@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -164,8 +165,13 @@ static pid_t spawn(const char *const *argv, const char *const *extra_env, const 
 		return -1;
 	fflush(stdout);
 	fflush(stderr);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
+		/* A test that dies (assert, crash, timeout) must not leave its nodes running. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
 		int devnull = open("/dev/null", O_RDWR);
 		dup2(devnull, 0);
 		dup2(out_fd >= 0 ? out_fd : devnull, 1);

@@ -13,7 +13,8 @@
  * Each node's stderr goes to a log file outside its data dir: h_node_log() returns it, for SEC-01 scans
  * (h_log_assert_clean). Functions that cannot go on (fork, temp dir, node does not come up) print why to
  * stderr and return an error; the _ok variants fail the current cmocka test instead.
- * Not thread-safe: call from the test's thread. Ports are never fixed: nodes bind port 0. */
+ * Not thread-safe: call from the test's thread. Ports are never fixed: nodes bind port 0. A node dies with
+ * the test process (PR_SET_PDEATHSIG), so a crashed or timed-out test leaves nothing running. */
 #ifndef CG_TESTS_HARNESS_H
 #define CG_TESTS_HARNESS_H
 

@@ -39,7 +39,7 @@ static struct hnode *start_node(int failures, const char *extra_brains)
 		 "\"cooldown\":{\"failures\":%d,\"windowMs\":60000,\"cooldownMs\":1500},"
 		 "\"brains\":[{\"providerId\":\"market\",\"type\":\"market\",\"defaultModel\":\"market-model\"}%s,"
 		 "{\"providerId\":\"central\",\"type\":\"centralized\",\"endpoint\":\"%s/v1\",\"apiKeyEnv\":\"CG_TEST_UP_KEY\","
-		 "\"defaultModel\":\"gpt-test\",\"price\":{\"prompt\":\"1\",\"completion\":\"3\"}}]}}",
+		 "\"defaultModel\":\"gpt-test\",\"allowlist\":[\"gpt-test\",\"gpt-other\"],\"price\":{\"prompt\":\"1\",\"completion\":\"3\"}}]}}",
 		 bd_url(mkt), failures, extra_brains ? extra_brains : "", bd_url(cen));
 	struct hnode_opts o = {.config_json = cfg, .env = env};
 	struct hnode *n = h_node_new(&o);
@@ -68,7 +68,7 @@ static int setup(void **st)
 	char dead[512];
 	snprintf(dead, sizeof dead,
 		 ",{\"providerId\":\"dead\",\"type\":\"centralized\",\"endpoint\":\"http://127.0.0.1:%d/v1\","
-		 "\"defaultModel\":\"gpt-test\"}",
+		 "\"defaultModel\":\"gpt-test\",\"allowlist\":[\"gpt-test\"]}",
 		 dead_port);
 	if (!mkt || !cen || !(node = start_node(64, dead)))
 		return -1;

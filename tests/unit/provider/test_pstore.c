@@ -180,7 +180,7 @@ static void t_quota(void **state)
 	struct fx *f = *state;
 	cg_err e;
 	json_t *out = NULL;
-	uint8_t buf[600];
+	uint8_t buf[1000];
 	memset(buf, 'q', sizeof buf);
 	assert_int_equal(pstore_put(f->ps, "ns", "lea_q", "one", buf, 600, NULL, 1000, &out, &e), 0);
 	json_decref(out);
