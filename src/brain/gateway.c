@@ -261,12 +261,22 @@ static void build_targets(struct gw_req *g)
 	}
 }
 
+/* A model is known when a centralized brain accepts it, or a market brain maps it to its default (any
+ * resource) or the catalog lists a resource serving it. */
 static bool model_known(struct brain *b, const char *model)
 {
 	for (size_t k = 0; k < b->nbrains; k++) {
+		struct bg_brain *br = &b->brains[k];
 		const char *um;
-		if (gw_brain_serves(b, &b->brains[k], model, &um))
+		if (!gw_brain_serves(b, br, model, &um))
+			continue;
+		if (br->kind == BK_CENTRAL || !um[0] || !strcmp(um, br->default_model))
 			return true;
+		const struct mlink_res *res;
+		size_t n = b->ml ? mlink_resources(b->ml, &res) : 0;
+		for (size_t i = 0; i < n; i++)
+			if (res[i].present && provider_listed(br, res[i].provider) && !strcmp(res[i].model, um))
+				return true;
 	}
 	return false;
 }
@@ -526,6 +536,23 @@ static int on_event(void *arg, const char *event, const char *data, size_t len)
 	bool err_event = !strcmp(event, "error");
 	if (*event && strcmp(event, "message") != 0 && !err_event)
 		return 0; /* named events other than errors are not part of the OpenAI stream */
+	/* Relay fast path: once a streamed answer is committed, a plain content chunk only needs to be valid
+	 * JSON to be passed on as is (no parse, no allocation); usage and error chunks take the full path. */
+	if (g->committed && g->q.stream && !err_event && !(len == 6 && !memcmp(data, "[DONE]", 6)) &&
+	    !oai_chunk_needs_parse(data, len)) {
+		if (!oai_json_object_valid(data, len))
+			return pend_fail(g, "malformed_chunk", "malformed chunk from the upstream (not a JSON object)");
+		g->chunks++;
+		buf f;
+		buf_init(&f, len + 16);
+		int rc = oai_sse_data(&f, data, len) == 0 ? client_write(g, f.data, f.len) : -1;
+		buf_done(&f);
+		if (rc < 0 && g->client_gone) {
+			g->pend_gone = true;
+			return -1;
+		}
+		return rc < 0 ? pend_fail(g, "internal", "the gateway could not relay the answer") : 0;
+	}
 	struct oai_chunk c;
 	oai_chunk_parse(data, len, &c);
 	if (err_event && c.kind == OAI_CHUNK_DATA) {
@@ -894,18 +921,10 @@ static void attempt_next(struct gw_req *g)
 		return;
 	}
 	int64_t now = clock_mono_ms();
-	/* Skip cooling targets while a warm one remains later in the list; the last resort is still tried. */
-	while (g->ti < g->nt && g->nattempts < b->max_attempts) {
-		struct gw_target *t = &g->t[g->ti];
-		bool warm_later = false;
-		for (size_t j = g->ti + 1; j < g->nt; j++)
-			warm_later |= !bh_cooling(&g->t[j].up->h, now);
-		if (bh_cooling(&t->up->h, now) && (warm_later || g->nattempts > 0)) {
-			g->ti++;
-			continue;
-		}
-		break;
-	}
+	/* Cooling upstreams are skipped: they failed repeatedly or asked us (Retry-After) to stay away. When
+	 * nothing else is left the client gets 503 with the time until the first one is back. */
+	while (g->ti < g->nt && bh_cooling(&g->t[g->ti].up->h, now))
+		g->ti++;
 	if (g->ti >= g->nt || g->nattempts >= b->max_attempts) {
 		final_error(g);
 		gw_finalize(g);

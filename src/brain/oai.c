@@ -289,6 +289,10 @@ void oai_req_done(struct oai_req *q)
 static void chunk_error(struct oai_chunk *c, enum oai_chunk_kind kind, const char *msg)
 {
 	c->kind = kind;
+	if (kind == OAI_CHUNK_BAD) {
+		json_decref(c->json);
+		c->json = NULL;
+	}
 	snprintf(c->error, sizeof c->error, "%s", msg);
 }
 
@@ -626,4 +630,174 @@ int oai_sse_data(buf *out, const char *json, size_t len)
 	if (buf_append(out, "data: ", 6) < 0 || buf_append(out, json, len) < 0 || buf_append(out, "\n\n", 2) < 0)
 		return -1;
 	return 0;
+}
+
+/* ---------------------------------------------------------------- allocation-free checks */
+
+static size_t skip_ws(const char *p, size_t n, size_t i)
+{
+	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* A JSON string starting at p[i] == '"'; returns the index after it, or 0 on error. */
+static size_t scan_string(const char *p, size_t n, size_t i)
+{
+	for (i++; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '"')
+			return i + 1;
+		if (c < 0x20)
+			return 0;
+		if (c == '\\') {
+			if (++i >= n)
+				return 0;
+			c = (unsigned char)p[i];
+			if (c == 'u') {
+				for (int k = 0; k < 4; k++)
+					if (++i >= n || !isxdigit((unsigned char)p[i]))
+						return 0;
+			} else if (!strchr("\"\\/bfnrt", c)) {
+				return 0;
+			}
+		}
+	}
+	return 0;
+}
+
+static size_t scan_number(const char *p, size_t n, size_t i)
+{
+	size_t s = i;
+	if (i < n && p[i] == '-')
+		i++;
+	if (i < n && p[i] == '0') {
+		i++;
+	} else {
+		size_t d = i;
+		while (i < n && isdigit((unsigned char)p[i]))
+			i++;
+		if (i == d)
+			return 0;
+	}
+	if (i < n && p[i] == '.') {
+		size_t d = ++i;
+		while (i < n && isdigit((unsigned char)p[i]))
+			i++;
+		if (i == d)
+			return 0;
+	}
+	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+		i++;
+		if (i < n && (p[i] == '+' || p[i] == '-'))
+			i++;
+		size_t d = i;
+		while (i < n && isdigit((unsigned char)p[i]))
+			i++;
+		if (i == d)
+			return 0;
+	}
+	return i > s ? i : 0;
+}
+
+bool oai_json_object_valid(const char *p, size_t n)
+{
+	char stack[64]; /* '{' or '[' */
+	int depth = 0;
+	size_t i = skip_ws(p, n, 0);
+	if (i >= n || p[i] != '{')
+		return false;
+	/* States: expecting a value (after '[', ':' or ','), a key (after '{' or ',' in an object), or what follows
+	 * a value (',' or a closer). */
+	enum { VALUE, KEY_OR_END, KEY, AFTER, VALUE_OR_END } st = VALUE;
+	for (;;) {
+		i = skip_ws(p, n, i);
+		if (st == AFTER && depth == 0)
+			return i == n; /* the object closed: only whitespace may follow */
+		if (i >= n)
+			return false;
+		char c = p[i];
+		if (st == KEY_OR_END || st == KEY) {
+			if (c == '}' && st == KEY_OR_END) {
+				depth--;
+				i++;
+				st = AFTER;
+			} else if (c == '"') {
+				if (!(i = scan_string(p, n, i)))
+					return false;
+				i = skip_ws(p, n, i);
+				if (i >= n || p[i] != ':')
+					return false;
+				i++;
+				st = VALUE;
+				continue;
+			} else {
+				return false;
+			}
+		} else if (st == VALUE || st == VALUE_OR_END) {
+			if (c == ']' && st == VALUE_OR_END) {
+				depth--;
+				i++;
+				st = AFTER;
+			} else if (c == '{' || c == '[') {
+				if (depth == (int)sizeof stack)
+					return false;
+				stack[depth++] = c;
+				i++;
+				st = c == '{' ? KEY_OR_END : VALUE_OR_END;
+				continue;
+			} else if (c == '"') {
+				if (!(i = scan_string(p, n, i)))
+					return false;
+				st = AFTER;
+			} else if (c == '-' || isdigit((unsigned char)c)) {
+				if (!(i = scan_number(p, n, i)))
+					return false;
+				st = AFTER;
+			} else if (n - i >= 4 && (!memcmp(p + i, "true", 4) || !memcmp(p + i, "null", 4))) {
+				i += 4;
+				st = AFTER;
+			} else if (n - i >= 5 && !memcmp(p + i, "false", 5)) {
+				i += 5;
+				st = AFTER;
+			} else {
+				return false;
+			}
+		} else { /* AFTER, inside a container */
+			char open = stack[depth - 1];
+			if (c == ',') {
+				i++;
+				st = open == '{' ? KEY : VALUE;
+				continue;
+			}
+			if ((c == '}' && open == '{') || (c == ']' && open == '[')) {
+				depth--;
+				i++;
+				st = AFTER;
+				continue;
+			}
+			return false;
+		}
+	}
+}
+
+static const char *find(const char *p, size_t n, const char *needle, size_t k)
+{
+	return k <= n ? memmem(p, n, needle, k) : NULL;
+}
+
+bool oai_chunk_needs_parse(const char *p, size_t n)
+{
+	if (find(p, n, "\"error\"", 7))
+		return true;
+	const char *end = p + n;
+	for (const char *u = p; (u = find(u, (size_t)(end - u), "\"usage\"", 7)); u += 7) {
+		size_t i = skip_ws(p, n, (size_t)(u - p) + 7);
+		if (i < n && p[i] == ':') {
+			i = skip_ws(p, n, i + 1);
+			if (i < n && p[i] != 'n')
+				return true; /* not "usage": null */
+		}
+	}
+	return false;
 }

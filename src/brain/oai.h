@@ -88,6 +88,12 @@ json_t *oai_error_json(const char *message, const char *type, const char *code);
 /* The OpenAI type and code for one of our errors (static strings; code may be NULL). */
 void oai_error_kind(const cg_err *e, const char **type, const char **code);
 
+/* True when p[0..n) is exactly one JSON object (RFC 8259 syntax, nesting at most 64 deep; surrounding
+ * whitespace allowed). No allocation: the gateway's fast path for chunks it only relays. */
+bool oai_json_object_valid(const char *p, size_t n);
+/* True when a chunk may carry something the relay fast path must not skip: a usage object or an error. */
+bool oai_chunk_needs_parse(const char *p, size_t n);
+
 /* Appends "data: <json>\n\n" (one SSE data frame) to out. 0 or -1 (cap). */
 int oai_sse_data(buf *out, const char *json, size_t len) __attribute__((warn_unused_result));
 

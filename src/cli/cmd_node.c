@@ -191,7 +191,7 @@ out:
 
 int cmd_node(struct cli *c, int argc, char **argv)
 {
-	const char *api = NULL;
+	const char *api = c->api; /* `clawgrid --api HOST:PORT node` means the same */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--api") == 0 && i + 1 < argc) {
 			api = argv[++i];

@@ -266,9 +266,12 @@ static int run_cmd(struct cli *c, int argc, char **argv)
 		fwrite(r.out.data ? (const char *)r.out.data : "", 1, r.out.len, stdout);
 		fflush(stdout);
 		fwrite(r.err.data ? (const char *)r.err.data : "", 1, r.err.len, stderr);
-		if (r.killed_by != SANDBOX_KILL_NONE)
-			fprintf(stderr, "clawgrid sandbox: killed by %s%s\n", sandbox_kill_name(r.killed_by),
+		if (r.killed_by != SANDBOX_KILL_NONE) {
+			const char *sn = r.signal ? sigabbrev_np(r.signal) : NULL;
+			fprintf(stderr, "clawgrid sandbox: killed by %s%s%s%s%s\n", sandbox_kill_name(r.killed_by),
+				sn ? " (SIG" : "", sn ? sn : "", sn ? ")" : "",
 				r.out_truncated || r.err_truncated ? " (output truncated)" : "");
+		}
 		else if (r.out_truncated || r.err_truncated)
 			fprintf(stderr, "clawgrid sandbox: output truncated at %zu bytes\n", r.out.cap);
 	}
@@ -327,6 +330,8 @@ static int check_cmd(struct cli *c, int argc, char **argv)
 			printf("  cgroup v2 limits unavailable: %s\n", json_string_value(json_object_get(cg, "v2_why")));
 		if (json_object_get(cg, "notes"))
 			printf("  %s\n", json_string_value(json_object_get(cg, "notes")));
+		printf("binds:\n");
+		print_verdict("idmapped", json_object_get(r, "idmapped_binds"));
 		printf("backends:\n");
 		json_object_foreach(json_object_get(r, "backends"), k, v) print_verdict(k, v);
 		json_t *gpu = json_object_get(r, "gpu");

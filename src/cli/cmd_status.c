@@ -1,4 +1,5 @@
 /* `clawgrid status` and `clawgrid rpc`: thin clients of the running node's JSON-RPC API. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +31,19 @@ static void scalar(char *out, size_t cap, json_t *v)
 
 int cmd_status(struct cli *c, int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++)
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0) {
+			printf("usage: clawgrid status [--json]\n"
+			       "Shows the running node's identity, uptime and web3.status.summary (brain, billing,\n"
+			       "settlement). Exit 3 when no node runs on the data directory.\n");
+			return EXIT_OK;
+		}
 		if (strcmp(argv[i], "--json") != 0) {
 			fprintf(stderr, "clawgrid status: unexpected argument '%s'\nusage: clawgrid status [--json]\n",
 				argv[i]);
 			return EXIT_USAGE;
 		}
+	}
 	json_t *info = NULL, *sum = NULL;
 	int rc = cli_rpc(c, "node.info", NULL, &info);
 	if (rc != EXIT_OK)
@@ -101,11 +109,14 @@ int cmd_rpc(struct cli *c, int argc, char **argv)
 		else
 			method = NULL, params_text = NULL, i = argc; /* too many: usage below */
 	}
-	if (!method || (argc > 1 && strcmp(argv[1], "--help") == 0)) {
-		fprintf(stderr, "usage: clawgrid rpc METHOD [JSON-PARAMS | -]\n"
-				"Calls METHOD on the running node with the admin token; '-' reads params from stdin.\n"
-				"'clawgrid rpc rpc.methods' lists the methods.\n");
-		return method ? EXIT_OK : EXIT_USAGE;
+	bool help = argc > 1 && strcmp(argv[1], "--help") == 0;
+	if (!method || help) {
+		/* Asked for: stdout and success. A usage error: stderr and exit 2. */
+		fprintf(help ? stdout : stderr,
+			"usage: clawgrid rpc METHOD [JSON-PARAMS | -]\n"
+			"Calls METHOD on the running node with the admin token; '-' reads params from stdin.\n"
+			"'clawgrid rpc rpc.methods' lists the methods.\n");
+		return help ? EXIT_OK : EXIT_USAGE;
 	}
 	json_t *params = NULL;
 	if (params_text) {

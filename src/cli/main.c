@@ -7,8 +7,9 @@
 
 #include <sodium.h>
 
+#include "base/version.h"
 #include "cli/cli.h"
-#include "cli/version.h"
+#include "http/server.h"
 
 struct command {
 	const char *name;
@@ -61,15 +62,17 @@ static int cmd_version(struct cli *c, int argc, char **argv)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: clawgrid [--data-dir DIR] [--json] COMMAND [ARGS...]\n\n"
+	fprintf(f, "usage: clawgrid [--data-dir DIR] [--api HOST:PORT] [--json] COMMAND [ARGS...]\n\n"
 		   "clawgrid is a node of the OpenClaw compute market: providers rent out models, search,\n"
 		   "storage and sandboxed compute; consumers lease them and pay through escrow.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
 	fprintf(f, "\nglobal options:\n"
 		   "  --data-dir DIR  data directory (default $CLAWGRID_HOME, else ~/.clawgrid)\n"
+		   "  --api HOST:PORT the node that client commands talk to (default: the address the\n"
+		   "                  node running on the data directory wrote to DIR/node.api)\n"
 		   "  --json          machine-readable output\n"
-		   "\nexit codes: 0 ok, 1 operation failed, 2 usage error, 3 no node / not initialized,\n"
+		   "\nexit codes: 0 ok, 1 operation failed, 2 usage error, 3 no node running / not initialized,\n"
 		   "            4 authentication refused\n"
 		   "\nrun 'clawgrid COMMAND --help' for a command's options; see also clawgrid(1).\n");
 }
@@ -111,6 +114,10 @@ int main(int argc, char **argv)
 			dd = argv[++i];
 		} else if (strncmp(argv[i], "--data-dir=", 11) == 0) {
 			dd = argv[i] + 11;
+		} else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc) {
+			c.api = argv[++i];
+		} else if (strncmp(argv[i], "--api=", 6) == 0) {
+			c.api = argv[i] + 6;
 		} else if (strcmp(argv[i], "--json") == 0) {
 			c.json = true;
 		} else if (strcmp(argv[i], "--version") == 0) {
@@ -129,6 +136,14 @@ int main(int argc, char **argv)
 	if (i >= argc) {
 		usage(stderr);
 		return EXIT_USAGE;
+	}
+	if (c.api) {
+		char host[64];
+		int port;
+		if (http_parse_hostport(c.api, host, sizeof host, &port) < 0) {
+			fprintf(stderr, "clawgrid: --api must be HOST:PORT (numeric IPv4, [IPv6] or localhost)\n");
+			return EXIT_USAGE;
+		}
 	}
 	resolve_data_dir(&c, dd);
 	if (sodium_init() < 0) {

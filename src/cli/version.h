@@ -1,4 +1,5 @@
 #ifndef CG_CLI_VERSION_H
 #define CG_CLI_VERSION_H
-#define CLAWGRID_VERSION "0.1.0"
+/* The version moved to base/version.h (lower layers report it too); kept for the CLI's includes. */
+#include "base/version.h"
 #endif

@@ -41,6 +41,9 @@
 #define MAX_LISTENERS 4
 #define MAX_HEADERS_SIZE (64 * 1024)
 #define BACKSTOP_TIMEOUT_S 120 /* evhttp's own idle read/write timeout: slow readers of responses */
+#define LINE_KEEP 160          /* bytes of a request line remembered for evhttp's own error replies */
+#define LINGER_MS 2000         /* reading (and discarding) after an error reply before the socket closes */
+#define LINGER_MAX_BYTES (64u << 20)
 
 enum phase { PH_ADOPT, PH_WAIT, PH_HEADERS, PH_BODY, PH_HANDLER };
 
@@ -58,10 +61,20 @@ struct conn {
 	struct http_server *s;
 	struct evhttp_connection *evcon;
 	struct bufferevent *bev;
-	struct evbuffer_cb_entry *incb;
+	struct evbuffer_cb_entry *incb, *outcb;
 	struct event *timer;
+	struct event *fix; /* rewrites an error reply of evhttp's own, or closes after one (see conn_fix_cb) */
 	enum phase phase;
 	int nl; /* header-end automaton: consecutive line ends seen */
+	/* The current request line, for evhttp's own error replies (which route, which method). */
+	char line[LINE_KEEP];
+	unsigned line_len;
+	bool line_done;
+	bool fix_pending; /* evhttp wrote output without a request of ours: look at it before it is sent */
+	bool fix_spoiled; /* part of it was sent already: leave it alone */
+	bool rewriting;   /* our own change of the output buffer is in progress */
+	bool closing;     /* an error reply was rewritten: close once it is written, then linger */
+	size_t err_off;   /* where evhttp's reply starts in the output buffer */
 	struct http_req *req;
 	struct conn *hnext;         /* hash chain by evcon */
 	struct conn *prev, *next;   /* all adopted connections */
@@ -99,7 +112,8 @@ struct http_server {
 	struct conn *conns;   /* adopted, doubly linked */
 	struct conn *pending; /* created in bevcb, adoption event not yet run */
 	struct http_req *reqs; /* unfinished requests */
-	int nconns, inflight;
+	struct linger *lingers; /* sockets read to EOF after an error reply (see linger_start) */
+	int nconns, inflight, nlingers;
 	uint8_t admin_hash[32];
 	bool have_admin;
 	bool draining;
@@ -163,6 +177,293 @@ static void conn_arm(struct conn *c, int ms)
 
 static void check_drained(struct http_server *s);
 
+/* ---------------------------------------------------------------- lingering close
+ * After an error reply to a request whose body was not read (too big, malformed), closing the socket at
+ * once would make the kernel answer the client's unread bytes with a reset, which can destroy the reply
+ * before the client reads it. So the socket is kept: evhttp has already sent FIN (shutdown SHUT_WR) when it
+ * freed the connection; we read and discard whatever still arrives until EOF, LINGER_MS or
+ * LINGER_MAX_BYTES, then close. The bufferevent survives evhttp's bufferevent_free() because we hold a
+ * reference to it (bufferevent_free only drops evhttp's). */
+struct linger {
+	struct http_server *s;
+	struct bufferevent *bev;
+	struct event *ev;
+	bool started;
+	size_t drained;
+	struct linger *prev, *next;
+};
+
+static void linger_end(struct linger *l)
+{
+	struct http_server *s = l->s;
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		s->lingers = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	s->nlingers--;
+	bufferevent_setcb(l->bev, NULL, NULL, NULL, NULL);
+	bufferevent_disable(l->bev, EV_READ | EV_WRITE);
+	event_free(l->ev);
+	bufferevent_decref(l->bev); /* the last reference: closes the socket */
+	free(l);
+}
+
+static void linger_read(struct bufferevent *bev, void *arg)
+{
+	struct linger *l = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	l->drained += evbuffer_get_length(in);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (l->drained > LINGER_MAX_BYTES)
+		linger_end(l);
+}
+
+static void linger_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what; /* EOF, error or timeout: the client is done either way */
+	linger_end(arg);
+}
+
+static void linger_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct linger *l = arg;
+	(void)fd;
+	(void)what;
+	if (l->started) {
+		linger_end(l);
+		return;
+	}
+	/* First run: evhttp_connection_free() has returned, its callbacks are gone from the bufferevent. */
+	l->started = true;
+	evbuffer_drain(bufferevent_get_output(l->bev), evbuffer_get_length(bufferevent_get_output(l->bev)));
+	bufferevent_setcb(l->bev, linger_read, NULL, linger_event, l);
+	bufferevent_set_timeouts(l->bev, NULL, NULL);
+	bufferevent_enable(l->bev, EV_READ);
+	bufferevent_disable(l->bev, EV_WRITE);
+	int ms = l->s->o.body_timeout_ms < LINGER_MS ? l->s->o.body_timeout_ms : LINGER_MS;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(l->ev, &tv);
+}
+
+/* Called from conn_close_cb, inside evhttp_connection_free(): takes a reference now, starts reading once the
+ * free has finished. Without room (more lingering sockets than connections allowed) it just closes. */
+static void linger_start(struct http_server *s, struct bufferevent *bev)
+{
+	if (s->nlingers >= s->o.max_connections)
+		return;
+	struct linger *l = calloc(1, sizeof *l);
+	if (!l)
+		return;
+	l->s = s;
+	l->bev = bev;
+	l->ev = evtimer_new(s->base, linger_timer, l);
+	if (!l->ev) {
+		free(l);
+		return;
+	}
+	bufferevent_incref(bev);
+	l->next = s->lingers;
+	if (s->lingers)
+		s->lingers->prev = l;
+	s->lingers = l;
+	s->nlingers++;
+	event_active(l->ev, EV_TIMEOUT, 1);
+}
+
+/* ---------------------------------------------------------------- evhttp's own error replies
+ * evhttp answers some requests itself, before any callback of ours runs: a malformed request line or header
+ * (400), a body or header block over the transport limit (413), an Expect it does not know (417), a method
+ * it does not parse (501). Its reply is an HTML page. Every byte of it goes through the connection's output
+ * buffer, whose callback sees it arrive while no request of ours is active (c->req == NULL: our own replies
+ * are written while c->req is set). The rewrite runs from an event activated right then: evhttp finishes
+ * writing the whole reply within the same callback, and the socket write needs another pass of the loop, so
+ * the reply is complete and still unsent when we look. It keeps the status line and replaces headers and
+ * body with the JSON error every other route sends (a JSON-RPC envelope on JSON-RPC routes). */
+
+static const struct route *route_for_path(struct http_server *s, const char *path, size_t n);
+
+static void request_line_path(const struct conn *c, const char **path, size_t *plen, bool *head)
+{
+	const char *sp = memchr(c->line, ' ', c->line_len);
+	*head = c->line_len > 5 && memcmp(c->line, "HEAD ", 5) == 0;
+	*path = NULL;
+	*plen = 0;
+	if (!sp)
+		return;
+	const char *p = sp + 1, *end = c->line + c->line_len;
+	size_t n = 0;
+	while (p + n < end && p[n] != ' ' && p[n] != '?' && p[n] != '#')
+		n++;
+	*path = p;
+	*plen = n;
+}
+
+static void error_for_status(struct http_server *s, int status, cg_err *e)
+{
+	switch (status) {
+	case 413:
+		cg_fail_http(e, CG_E_QUOTA_EXCEEDED, 413, "request body or header block over the limit (%zu bytes)",
+			     s->o.max_body);
+		break;
+	case 417:
+		cg_fail_http(e, CG_E_INVALID_ARGUMENT, 417, "unsupported Expect header (only 100-continue is known)");
+		break;
+	case 501:
+		cg_fail_http(e, CG_E_INVALID_ARGUMENT, 501, "HTTP method not supported");
+		break;
+	case 503:
+		cg_fail_http(e, CG_E_UNAVAILABLE, 503, "the server cannot take the request now");
+		e->retry_after_s = 1;
+		break;
+	default:
+		if (status >= 500)
+			cg_fail_http(e, CG_E_INTERNAL, status, "the request could not be handled");
+		else
+			cg_fail_http(e, CG_E_INVALID_ARGUMENT, status,
+				     "malformed HTTP request (request line, headers, Content-Length or chunked body)");
+	}
+}
+
+/* Replaces the reply that starts at c->err_off in the output buffer. Returns false when there is nothing to
+ * rewrite (an interim 100 Continue, or not a complete error reply). */
+static bool rewrite_error(struct conn *c, struct evbuffer *out)
+{
+	struct http_server *s = c->s;
+	size_t len = evbuffer_get_length(out);
+	if (c->err_off >= len)
+		return false;
+	size_t n = len - c->err_off;
+	if (n > 4096)
+		return false; /* evhttp's error pages are tiny; anything else is not one */
+	char *copy = malloc(n + 1);
+	if (!copy)
+		return false;
+	struct evbuffer_ptr at;
+	if (evbuffer_ptr_set(out, &at, c->err_off, EVBUFFER_PTR_SET) < 0 ||
+	    evbuffer_copyout_from(out, &at, copy, n) != (ev_ssize_t)n) {
+		free(copy);
+		return false;
+	}
+	copy[n] = 0;
+	/* An interim 100 Continue may come first (the error followed the client's Expect). */
+	const char *p = copy;
+	int major, minor, status;
+	while (sscanf(p, "HTTP/%d.%d %d", &major, &minor, &status) == 3 && status >= 100 && status < 200) {
+		const char *end = strstr(p, "
+
+");
+		if (!end) {
+			free(copy);
+			return false;
+		}
+		p = end + 4;
+	}
+	const char *line_end = strstr(p, "
+");
+	if (!*p || sscanf(p, "HTTP/%d.%d %d", &major, &minor, &status) != 3 || status < 400 || !line_end ||
+	    !strstr(p, "
+
+")) {
+		free(copy);
+		return false;
+	}
+	const char *path;
+	size_t plen;
+	bool head;
+	request_line_path(c, &path, &plen, &head);
+	const struct route *rt = path ? route_for_path(s, path, plen) : NULL;
+	cg_err e;
+	cg_err_clear(&e);
+	error_for_status(s, status, &e);
+	json_t *v;
+	if (rt && (rt->flags & HTTP_RPC_ERRORS)) {
+		v = json_pack("{s:s,s:n,s:o}", "jsonrpc", "2.0", "id", "error", rpc_error_json(&e));
+	} else {
+		char msg[400];
+		snprintf(msg, sizeof msg, "%s: %s", cg_code_name(e.code), e.msg);
+		v = json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error", "code", cg_code_name(e.code), "message", msg);
+	}
+	char *body = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	json_decref(v);
+	struct evbuffer *front = evbuffer_new();
+	if (!body || !front) {
+		free(body);
+		free(copy);
+		if (front)
+			evbuffer_free(front);
+		return false;
+	}
+	/* Keep what precedes the error (earlier replies not yet sent, an interim 100) in place. */
+	size_t keep = c->err_off + (size_t)(p - copy);
+	c->rewriting = true;
+	evbuffer_remove_buffer(out, front, keep);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	evbuffer_add(out, p, (size_t)(line_end + 2 - p)); /* the status line as evhttp wrote it */
+	evbuffer_add_printf(out,
+			    "Content-Type: application/json\r\nCache-Control: no-store\r\n"
+			    "X-Content-Type-Options: nosniff\r\n%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
+			    e.retry_after_s > 0 ? "Retry-After: 1\r\n" : "", strlen(body));
+	if (!head)
+		evbuffer_add(out, body, strlen(body));
+	evbuffer_prepend_buffer(out, front);
+	c->rewriting = false;
+	evbuffer_free(front);
+	char st[8];
+	snprintf(st, sizeof st, "%d", status);
+	metrics_add(s->m_req, 1, rt ? rt->path : "unmatched", st);
+	log_debug("http", "transport error", "status=%d route=%s", status, rt ? rt->path : "unmatched");
+	free(body);
+	free(copy);
+	return true;
+}
+
+static void conn_fix_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	(void)fd;
+	(void)what;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	if (c->closing) {
+		/* The rewritten reply is out: close even where evhttp would keep the connection (a 501 to a
+		 * CONNECT). Runs conn_close_cb, which frees c and starts the lingering close. */
+		if (evbuffer_get_length(out) == 0)
+			evhttp_connection_free(c->evcon);
+		return;
+	}
+	if (!c->fix_pending)
+		return;
+	c->fix_pending = false;
+	if (!c->fix_spoiled && rewrite_error(c, out))
+		c->closing = true;
+	c->fix_spoiled = false;
+}
+
+static void conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+	if (c->rewriting)
+		return;
+	if (info->n_deleted && c->fix_pending) {
+		/* Bytes went to the socket before we looked (not expected, see above): if they were evhttp's
+		 * reply, it is too late to change it. */
+		if (info->n_deleted > c->err_off)
+			c->fix_spoiled = true;
+		else
+			c->err_off -= info->n_deleted;
+	}
+	if (info->n_added && !c->req && !c->fix_pending && !c->closing) {
+		c->fix_pending = true;
+		c->fix_spoiled = false;
+		c->err_off = info->orig_size;
+		event_active(c->fix, EV_TIMEOUT, 1);
+	}
+	if (c->closing && info->n_deleted && evbuffer_get_length(buf) == 0)
+		event_active(c->fix, EV_TIMEOUT, 1);
+}
+
 /* evhttp is about to free the connection (client gone, timeout, Connection: close, server free). */
 static void conn_close_cb(struct evhttp_connection *evcon, void *arg)
 {
@@ -172,7 +473,13 @@ static void conn_close_cb(struct evhttp_connection *evcon, void *arg)
 	conn_unlink(c);
 	if (c->incb)
 		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->incb);
+	if (c->outcb)
+		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->outcb);
 	event_free(c->timer);
+	if (c->fix)
+		event_free(c->fix);
+	if (c->closing && !s->freeing)
+		linger_start(s, c->bev);
 	struct http_req *r = c->req;
 	free(c);
 	if (r) {
@@ -225,6 +532,13 @@ static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *i
 			if (n > len - off)
 				n = len - off;
 			for (size_t k = 0; k < n; k++) {
+				if (!c->line_done) {
+					/* Leading empty lines are allowed before a request line (RFC 9112 §2.2). */
+					if (p[k] == '\n' || p[k] == '\r')
+						c->line_done = c->line_len > 0;
+					else if (c->line_len < sizeof c->line)
+						c->line[c->line_len++] = (char)p[k];
+				}
 				if (p[k] == '\n') {
 					/* The first line end of a request may follow an empty line (RFC 9112 §2.2). */
 					if (++c->nl == 2) {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,20 +200,55 @@ static bool arch_key(const char *k, uint64_t kn, const char *arch, const char *s
 	return al && kn == al + 1 + sl && memcmp(k, arch, al) == 0 && k[al] == '.' && memcmp(k + al + 1, suffix, sl) == 0;
 }
 
-/* Arch-scoped keys can precede general.architecture in principle; remember them by suffix until the end. */
-struct archval {
-	const char *key;
-	uint64_t key_n;
-	uint64_t val;
-};
+/* The "<arch>.<suffix>" integer keys the summary keeps. Returns whether k was one of them. */
+static bool arch_assign(struct gguf_info *out, const char *k, uint64_t kn, uint64_t v)
+{
+	static const struct {
+		const char *suffix;
+		size_t off;
+	} keys[] = {
+		{"context_length", offsetof(struct gguf_info, context_length)},
+		{"embedding_length", offsetof(struct gguf_info, embedding_length)},
+		{"block_count", offsetof(struct gguf_info, block_count)},
+		{"feed_forward_length", offsetof(struct gguf_info, feed_forward_length)},
+		{"attention.head_count", offsetof(struct gguf_info, head_count)},
+		{"attention.head_count_kv", offsetof(struct gguf_info, head_count_kv)},
+	};
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (arch_key(k, kn, out->architecture, keys[i].suffix)) {
+			*(uint64_t *)((char *)out + keys[i].off) = v;
+			return true;
+		}
+	return false;
+}
+
+/* general.architecture names the "<arch>." prefix of the keys we keep. llama.cpp's writer puts it first,
+ * other writers need not: a first pass finds it. Errors are left to the main pass, which meets them again. */
+static void find_architecture(struct cur c, uint64_t n_kv, struct gguf_info *out)
+{
+	cg_err quiet;
+	c.e = &quiet;
+	for (uint64_t i = 0; i < n_kv; i++) {
+		const char *k, *s;
+		uint64_t kn, sn;
+		uint32_t t;
+		if (rd_str(&c, &k, &kn) < 0 || rd_u32(&c, &t) < 0)
+			return;
+		if (t == GT_STR && key_is(k, kn, "general.architecture")) {
+			if (rd_str(&c, &s, &sn) == 0)
+				copy_str(out->architecture, sizeof out->architecture, s, sn);
+			return;
+		}
+		if (skip_value(&c, t, 0) < 0)
+			return;
+	}
+}
 
 int gguf_parse(const uint8_t *p, size_t len, uint64_t file_size, struct gguf_info *out, cg_err *e)
 {
 	memset(out, 0, sizeof *out);
 	struct cur c = {p, len, 0, e, "the header"};
 	uint32_t magic = 0, ftype = UINT32_MAX;
-	struct archval av[64];
-	size_t nav = 0;
 	int rc = -CG_E_INVALID_ARGUMENT;
 	if (file_size < len)
 		file_size = len;
@@ -232,6 +268,7 @@ int gguf_parse(const uint8_t *p, size_t len, uint64_t file_size, struct gguf_inf
 		return cg_fail(e, CG_E_INVALID_ARGUMENT, "GGUF declares %llu tensors (max %u)",
 			       (unsigned long long)out->n_tensors, GGUF_MAX_TENSORS);
 	out->alignment = 32;
+	find_architecture(c, out->n_kv, out);
 	for (uint64_t i = 0; i < out->n_kv; i++) {
 		const char *k;
 		uint64_t kn;
@@ -295,33 +332,17 @@ int gguf_parse(const uint8_t *p, size_t len, uint64_t file_size, struct gguf_inf
 			}
 			continue;
 		}
-		if (t != GT_STR && t != GT_ARR && nav < sizeof av / sizeof av[0] && memchr(k, '.', (size_t)kn) &&
-		    !(kn > 8 && memcmp(k, "general.", 8) == 0) && !(kn > 10 && memcmp(k, "tokenizer.", 10) == 0)) {
-			int r = rd_uint(&c, t, &v);
+		if (t != GT_STR && t != GT_ARR && out->architecture[0]) {
+			int r = rd_uint(&c, t, &v); /* reads nothing when the type is not an integer */
 			if (r < 0)
 				goto fail;
 			if (r == 0) {
-				av[nav++] = (struct archval){k, kn, v};
+				arch_assign(out, k, kn, v);
 				continue;
 			}
 		}
 		if (skip_value(&c, t, 0) < 0)
 			goto fail;
-	}
-	for (size_t i = 0; i < nav; i++) {
-		const char *a = out->architecture;
-		if (arch_key(av[i].key, av[i].key_n, a, "context_length"))
-			out->context_length = av[i].val;
-		else if (arch_key(av[i].key, av[i].key_n, a, "embedding_length"))
-			out->embedding_length = av[i].val;
-		else if (arch_key(av[i].key, av[i].key_n, a, "block_count"))
-			out->block_count = av[i].val;
-		else if (arch_key(av[i].key, av[i].key_n, a, "feed_forward_length"))
-			out->feed_forward_length = av[i].val;
-		else if (arch_key(av[i].key, av[i].key_n, a, "attention.head_count"))
-			out->head_count = av[i].val;
-		else if (arch_key(av[i].key, av[i].key_n, a, "attention.head_count_kv"))
-			out->head_count_kv = av[i].val;
 	}
 	if (!out->head_count_kv)
 		out->head_count_kv = out->head_count;

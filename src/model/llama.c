@@ -529,14 +529,16 @@ static int slot_prepare(struct llm_engine *eng, struct slot *s, cg_err *e)
 	}
 	int32_t nt = L.llama_tokenize(eng->vocab, txt, n, s->prompt, max, true, true);
 	free(txt);
-	if (nt > 0 && nt < max && r->max_tokens == 0)
-		r->max_tokens = max - nt; /* no max_tokens: until the slot's context is full */
-	if (nt < 0 || nt + r->max_tokens > max)
+	if (nt < 0 || nt >= max)
 		return cg_fail(e, CG_E_INVALID_ARGUMENT,
-			       "the prompt is %d tokens and max_tokens %d; the context of a slot is %d tokens",
-			       nt < 0 ? -nt : nt, r->max_tokens, max);
+			       "the prompt is %d tokens; the context of a slot is %d tokens (no room to answer)",
+			       nt < 0 ? -nt : nt, max);
 	if (nt == 0)
 		return cg_fail(e, CG_E_INVALID_ARGUMENT, "the prompt is empty");
+	/* No max_tokens, or more than the slot has left: answer until the context is full ("length"), as
+	 * llama-server does, rather than failing a request whose prompt size the client cannot know. */
+	if (r->max_tokens == 0 || r->max_tokens > max - nt)
+		r->max_tokens = max - nt;
 	s->n_prompt = nt;
 	struct llama_sampler_chain_params sp = L.llama_sampler_chain_default_params();
 	sp.no_perf = true;
@@ -563,9 +565,14 @@ static bool slot_accept(struct llm_engine *eng, int i, llama_token tok)
 		slot_finish(eng, i, "stop", NULL);
 		return true;
 	}
-	char piece[256];
-	int32_t n = L.llama_token_to_piece(eng->vocab, tok, piece, sizeof piece, 0, false);
-	if (n > 0 && buf_append(&s->pending, piece, (size_t)n) != 0) {
+	char small[256], *piece = small;
+	int32_t n = L.llama_token_to_piece(eng->vocab, tok, piece, sizeof small, 0, false);
+	if (n < 0 && -n <= 65536 && (piece = malloc((size_t)-n))) /* a long token (-n bytes): rare, big vocabs */
+		n = L.llama_token_to_piece(eng->vocab, tok, piece, -n, 0, false);
+	int ar = n > 0 ? buf_append(&s->pending, piece, (size_t)n) : 0;
+	if (piece != small)
+		free(piece);
+	if (ar != 0) {
 		slot_finish(eng, i, "length", NULL);
 		return true;
 	}
@@ -682,6 +689,7 @@ static void *engine_main(void *arg)
 		bool stopping = atomic_load(&eng->stopping);
 		cg_err ue;
 		cg_fail(&ue, CG_E_UNAVAILABLE, "model %s was unloaded", eng->name);
+		ue.retry_after_s = 1;
 		while (in) {
 			struct llm_req *r = in;
 			in = in->next;

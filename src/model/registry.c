@@ -136,11 +136,19 @@ static void ensure_dir(const char *d)
 		log_warn("model", "cannot create the models folder", "err=\"%s\"", strerror(errno));
 }
 
+/* The hash cache. jansson's file functions open without O_CLOEXEC, so descriptors are ours. A missing,
+ * unreadable or oversized index is an empty one (hashes are recomputed). */
 static json_t *index_load(const char *folder)
 {
 	char p[PATH_MAX + 64];
 	snprintf(p, sizeof p, "%s/" INDEX_FILE, folder);
-	json_t *j = json_load_file(p, 0, NULL);
+	json_t *j = NULL;
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (16 << 20))
+		j = json_loadfd(fd, 0, NULL);
+	if (fd >= 0)
+		close(fd);
 	if (!json_is_object(j)) {
 		json_decref(j);
 		j = json_object();
@@ -153,9 +161,11 @@ static void index_save(const char *folder, json_t *idx)
 	char p[PATH_MAX + 64], t[PATH_MAX + 80];
 	snprintf(p, sizeof p, "%s/" INDEX_FILE, folder);
 	snprintf(t, sizeof t, "%s.tmp.%d", p, (int)getpid());
-	if (json_dump_file(idx, t, JSON_COMPACT | JSON_SORT_KEYS) == 0)
-		rename(t, p);
-	else
+	int fd = open(t, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	bool ok = fd >= 0 && json_dumpfd(idx, fd, JSON_COMPACT | JSON_SORT_KEYS) == 0;
+	if (fd >= 0 && close(fd) != 0)
+		ok = false;
+	if (!ok || rename(t, p) != 0)
 		unlink(t);
 }
 
@@ -402,6 +412,7 @@ struct model_chat {
 	struct llm_chat_params p;
 	json_t *up_request; /* upstream: the request to forward */
 	bool stream, queued, running;
+	bool include_usage; /* stream_options.include_usage: usage in a chunk of its own, as OpenAI sends it */
 	struct llm_req *lreq;
 	struct up_req *ureq;
 	char id[48];
@@ -419,6 +430,16 @@ static struct mentry *find(struct model_registry *reg, const char *name)
 		if (strcmp(reg->m[i]->name, name) == 0)
 			return reg->m[i];
 	return NULL;
+}
+
+/* A name not seen yet may be a file copied into the folder by hand since the last scan. */
+static struct mentry *find_fresh(struct model_registry *reg, const char *name)
+{
+	struct mentry *m = find(reg, name);
+	cg_err e;
+	if (!m && name_ok(name) && model_rescan(reg, &e) == 0)
+		m = find(reg, name);
+	return m;
 }
 
 static uint64_t meminfo_total(void)
@@ -655,7 +676,7 @@ static int start_load(struct model_registry *reg, struct mentry *m, cg_err *e)
 
 int model_load(struct model_registry *reg, const char *name, model_done_fn done, void *arg, cg_err *e)
 {
-	struct mentry *m = find(reg, name);
+	struct mentry *m = find_fresh(reg, name);
 	if (!m)
 		return cg_fail(e, CG_E_NOT_FOUND, "no model named %s", name);
 	if (m->upstream)
@@ -730,6 +751,9 @@ static json_t *entry_json(struct mentry *m)
 
 json_t *model_list(struct model_registry *reg)
 {
+	cg_err e;
+	if (model_rescan(reg, &e) != 0) /* files added or removed by hand show up; on failure, the last scan */
+		log_warn("model", "cannot rescan the models folder", "err=\"%s\"", e.msg);
 	json_t *a = json_array();
 	for (size_t i = 0; i < reg->n; i++)
 		json_array_append_new(a, entry_json(reg->m[i]));
@@ -738,7 +762,7 @@ json_t *model_list(struct model_registry *reg)
 
 int model_info(struct model_registry *reg, const char *name, json_t **out, cg_err *e)
 {
-	struct mentry *m = find(reg, name);
+	struct mentry *m = find_fresh(reg, name);
 	if (!m)
 		return cg_fail(e, CG_E_NOT_FOUND, "no model named %s", name);
 	*out = entry_json(m);
@@ -871,7 +895,7 @@ static json_t *usage_json(int pt, int ct)
 
 static json_t *chunk_json(struct model_chat *c, json_t *delta, const char *finish)
 {
-	json_t *ch = json_pack("{s:i,s:o,s:o}", "index", 0, "delta", delta, "finish_reason",
+	json_t *ch = json_pack("{s:i,s:o,s:n,s:o}", "index", 0, "delta", delta, "logprobs", "finish_reason",
 			       finish ? json_string(finish) : json_null());
 	return json_pack("{s:s,s:s,s:I,s:s,s:[o],s:n}", "id", c->id, "object", "chat.completion.chunk", "created",
 			 (json_int_t)c->created, "model", c->m->name, "choices", ch, "usage");
@@ -881,9 +905,9 @@ static json_t *response_json(struct model_chat *c)
 {
 	json_t *msg = json_pack("{s:s,s:s%}", "role", "assistant", "content", buf_cstr(&c->text), c->text.len);
 	json_t *usage = c->up_usage ? json_incref(c->up_usage) : usage_json(c->prompt_tokens, c->completion_tokens);
-	return json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:s}],s:o}", "id", c->id, "object", "chat.completion", "created",
-			 (json_int_t)c->created, "model", c->m->name, "choices", "index", 0, "message", msg,
-			 "finish_reason", c->finish[0] ? c->finish : "stop", "usage", usage);
+	return json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n,s:s}],s:o}", "id", c->id, "object", "chat.completion",
+			 "created", (json_int_t)c->created, "model", c->m->name, "choices", "index", 0, "message", msg,
+			 "logprobs", "finish_reason", c->finish[0] ? c->finish : "stop", "usage", usage);
 }
 
 static void chat_unlink(struct model_chat *c)
@@ -935,10 +959,17 @@ static void chat_finish(struct model_chat *c)
 	c->running = false;
 	m->served++;
 	if (c->stream) {
+		json_t *usage = c->up_usage ? json_incref(c->up_usage) : usage_json(c->prompt_tokens, c->completion_tokens);
 		json_t *ch = chunk_json(c, json_object(), c->finish[0] ? c->finish : "stop");
-		/* The last chunk carries the usage (seed spec: usage null before, totals at the end). */
-		json_object_set_new(ch, "usage", c->up_usage ? json_incref(c->up_usage)
-							     : usage_json(c->prompt_tokens, c->completion_tokens));
+		if (c->include_usage) {
+			/* OpenAI's form: the finish chunk, then one with no choices and the usage. */
+			c->cb.on_chunk(c->arg, ch);
+			json_decref(ch);
+			ch = chunk_json(c, json_object(), NULL);
+			json_object_set_new(ch, "choices", json_array());
+		}
+		/* Either way the last chunk carries the usage (seed spec: usage null before, totals at the end). */
+		json_object_set_new(ch, "usage", usage);
 		c->cb.on_chunk(c->arg, ch);
 		json_decref(ch);
 	}
@@ -1155,6 +1186,14 @@ static int parse_request(struct model_chat *c, json_t *req, int ctx, cg_err *e)
 	if (jp_bool(req, NULL, "stream", JP_NULLABLE, &stream, e) < 0)
 		return -CG_E_INVALID_ARGUMENT;
 	c->stream = stream;
+	if ((v = json_object_get(req, "stream_options")) && !json_is_null(v)) {
+		bool iu = false;
+		if (!json_is_object(v))
+			return cg_fail(e, CG_E_INVALID_ARGUMENT, "stream_options: must be an object");
+		if (jp_bool(v, "stream_options", "include_usage", JP_NULLABLE, &iu, e) < 0)
+			return -CG_E_INVALID_ARGUMENT;
+		c->include_usage = iu;
+	}
 	c->p.temperature = 1.0f;
 	c->p.top_p = 1.0f;
 	if ((v = json_object_get(req, "temperature")) && !json_is_null(v)) {
@@ -1207,7 +1246,7 @@ struct model_chat *model_chat_start(struct model_registry *reg, json_t *request,
 	}
 	if (jp_str(request, NULL, "model", JP_REQUIRED, 1, 200, &name, e) < 0)
 		return NULL;
-	struct mentry *m = find(reg, name);
+	struct mentry *m = find_fresh(reg, name);
 	if (!m) {
 		cg_fail(e, CG_E_NOT_FOUND, "no model named %s", name);
 		return NULL;

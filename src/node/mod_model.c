@@ -224,7 +224,11 @@ static void h_local_chat(struct http_req *r, void *arg)
 	cg_err e;
 	size_t len;
 	const uint8_t *body = http_req_body(r, &len);
-	if (http_req_require_type(r, "application/json", &e) < 0) {
+	/* SDKs send application/json; `curl -d` sends application/x-www-form-urlencoded and some clients send
+	 * no type at all. The body is parsed as JSON either way (a form body fails that with a 400), so those
+	 * two are accepted; any other declared type is 415. */
+	if (http_req_header(r, "Content-Type") && !http_req_content_type_is(r, "application/x-www-form-urlencoded") &&
+	    http_req_require_type(r, "application/json", &e) < 0) {
 		http_reply_error(r, &e);
 		return;
 	}

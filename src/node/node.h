@@ -51,7 +51,7 @@ typedef void (*node_status_fn)(struct node *n, void *arg, json_t *summary);
 int node_status_contribute(struct node *n, node_status_fn fn, void *arg);
 
 /* The daemon behind `clawgrid node`: loads and checks the data dir, serves until SIGTERM/SIGINT, drains and
- * stops. api_override ("HOST:PORT") replaces api.listen. Returns a process exit code (cli.h EXIT_*). */
+ * stops. api_override ("HOST:PORT") replaces api.listen. Returns a process exit code (base/exitcode.h EXIT_*). */
 int node_run(const char *data_dir, const char *api_override);
 
 #endif

@@ -27,9 +27,8 @@
 
 static void call_end(struct pv_call *c);
 
-static int policy_check(struct pv_call *c, json_t *req, cg_err *e)
+static int policy_check(json_t *pol, json_t *req, cg_err *e)
 {
-	json_t *pol = pv_policy(c);
 	json_int_t max = json_integer_value(json_object_get(pol, "maxTokens"));
 	static const char *const mt[] = {"max_tokens", "max_completion_tokens", NULL};
 	bool have = false;
@@ -404,41 +403,52 @@ static void start_llama(struct pv_call *c, json_t *req)
 
 /* ---- entry points ---- */
 
+int provider_chat_prepare(const char *body, size_t len, json_t *policy, json_t **out, bool *stream,
+			  bool *client_usage, cg_err *e)
+{
+	json_error_t je;
+	json_t *req = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &je) : NULL;
+	if (!json_is_object(req)) {
+		json_decref(req);
+		return cg_fail(e, CG_E_INVALID_ARGUMENT, "body: must be a JSON object (an OpenAI chat request)");
+	}
+	json_t *msgs = json_object_get(req, "messages");
+	json_t *st = json_object_get(req, "stream");
+	json_t *so = json_object_get(req, "stream_options");
+	int r = 0;
+	if (!json_is_array(msgs) || json_array_size(msgs) == 0 || json_array_size(msgs) > 10000)
+		r = cg_fail(e, CG_E_INVALID_ARGUMENT, "messages: must be a non-empty array");
+	else if (st && !json_is_boolean(st) && !json_is_null(st))
+		r = cg_fail(e, CG_E_INVALID_ARGUMENT, "stream: must be a boolean");
+	else if (so && !json_is_object(so) && !json_is_null(so))
+		r = cg_fail(e, CG_E_INVALID_ARGUMENT, "stream_options: must be an object");
+	else
+		r = policy_check(policy, req, e);
+	if (r < 0) {
+		json_decref(req);
+		return r;
+	}
+	*stream = json_is_true(st);
+	*client_usage = json_is_true(json_object_get(so, "include_usage"));
+	*out = req;
+	return 0;
+}
+
 void pv_chat(struct pv_call *c)
 {
 	cg_err e;
 	size_t len;
 	const uint8_t *body = http_req_body(c->r, &len);
-	if (http_req_require_type(c->r, "application/json", &e) < 0) {
+	json_t *req = NULL;
+	if (http_req_require_type(c->r, "application/json", &e) < 0 ||
+	    provider_chat_prepare((const char *)body, len, pv_policy(c), &req, &c->stream, &c->client_usage, &e) < 0) {
 		pv_reply_error(c, &e);
 		return;
 	}
-	json_error_t je;
-	json_t *req = len ? json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &je) : NULL;
-	if (!json_is_object(req)) {
-		json_decref(req);
-		cg_fail(&e, CG_E_INVALID_ARGUMENT, "body: must be a JSON object (an OpenAI chat request)");
-		pv_reply_error(c, &e);
-		return;
-	}
-	json_t *msgs = json_object_get(req, "messages");
-	json_t *st = json_object_get(req, "stream");
-	if (!json_is_array(msgs) || json_array_size(msgs) == 0 || json_array_size(msgs) > 10000) {
-		cg_fail(&e, CG_E_INVALID_ARGUMENT, "messages: must be a non-empty array");
-	} else if (st && !json_is_boolean(st) && !json_is_null(st)) {
-		cg_fail(&e, CG_E_INVALID_ARGUMENT, "stream: must be a boolean");
-	} else if (policy_check(c, req, &e) == 0) {
-		c->stream = json_is_true(st);
-		c->client_usage =
-			json_is_true(json_object_get(json_object_get(req, "stream_options"), "include_usage"));
-		if (c->res->backend == PVB_LLAMA)
-			start_llama(c, req);
-		else
-			start_openai(c, req);
-		return;
-	}
-	json_decref(req);
-	pv_reply_error(c, &e);
+	if (c->res->backend == PVB_LLAMA)
+		start_llama(c, req);
+	else
+		start_openai(c, req);
 }
 
 void pv_chat_cut(struct pv_call *c, const char *why)

@@ -15,6 +15,9 @@
 #ifndef CG_PROVIDER_PROVIDER_H
 #define CG_PROVIDER_PROVIDER_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <event2/event.h>
 #include <jansson.h>
 
@@ -49,6 +52,11 @@ void provider_free(struct provider *p);
 int provider_cut_lease(struct provider *p, const char *lease_id);
 /* Re-indexes the fts backends (also run on a timer). */
 void provider_refresh(struct provider *p);
+/* Parses and checks an OpenAI chat request body against a resource policy (may be NULL): messages present,
+ * max_tokens within maxTokens (filled in from the policy when absent), no tools when allowTools is false.
+ * *out = the request (caller frees); *stream and *client_usage as the client asked. Pure (fuzzed). */
+int provider_chat_prepare(const char *body, size_t len, json_t *policy, json_t **out, bool *stream,
+			  bool *client_usage, cg_err *e);
 /* {resources, inflight, rateLimited, ...} for status output (caller frees). */
 json_t *provider_status(struct provider *p);
 

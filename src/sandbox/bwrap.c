@@ -3,6 +3,7 @@
  * so it can only ever create what an unprivileged user namespace can. */
 #define CG_SANDBOX_INTERNAL 1
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -33,13 +34,14 @@ static int data_fd(const void *p, size_t n)
 /* fds[] gets the descriptors bwrap must inherit, in the order the child places them: the caller already
  * put the --json-status-fd pipe at index 0 (fd SB_FD_SECCOMP), so ours follow. */
 int sb_bwrap_argv(const char *bwrap, const struct sandbox_spec *s, const struct sb_layout *L, const uint8_t *bpf,
-		  size_t bpf_len, struct sb_argv *a, int *fds, int *nfds, cg_err *e)
+		  size_t bpf_len, struct sb_argv *a, int *fds, int *nfds, struct sb_idm_bind *idm, int *n_idm,
+		  cg_err *e)
 {
 	int base = *nfds; /* descriptors already placed before ours */
 	int k = 0;
 #define NEXT_FD(fd_)                                                                                           \
 	do {                                                                                                   \
-		if (base + k >= 64) {                                                                          \
+		if (base + k >= SB_MAX_EXTRA_FDS) {                                                            \
 			close(fd_);                                                                            \
 			return cg_fail(e, CG_E_INVALID_ARGUMENT, "too many files for bwrap");                  \
 		}                                                                                              \
@@ -92,12 +94,24 @@ int sb_bwrap_argv(const char *bwrap, const struct sandbox_spec *s, const struct 
 		case SBE_RO_BIND:
 		case SBE_RW_BIND:
 			if (x->fd >= 0) {
-				int d = dup(x->fd);
+				int d = fcntl(x->fd, F_DUPFD_CLOEXEC, 0);
 				if (d < 0)
 					return cg_fail(e, CG_E_INTERNAL, "dup: %s", strerror(errno));
 				NEXT_FD(d);
+				int bind_fd = SB_FD_SECCOMP + base + k - 1;
 				rc |= sb_argv_add(a, x->kind == SBE_RO_BIND ? "--ro-bind-fd" : "--bind-fd");
-				rc |= sb_argv_addf(a, "%d", SB_FD_SECCOMP + base + k - 1);
+				rc |= sb_argv_addf(a, "%d", bind_fd);
+				if (x->mnt_fd >= 0) {
+					/* The child mounts this idmapped copy over the path and points bind_fd at
+					 * it before exec'ing bwrap (see sb_idmap_binds). */
+					int m = fcntl(x->mnt_fd, F_DUPFD_CLOEXEC, 0);
+					if (m < 0)
+						return cg_fail(e, CG_E_INTERNAL, "dup: %s", strerror(errno));
+					NEXT_FD(m);
+					idm[*n_idm].path = x->src;
+					idm[*n_idm].bind_fd = bind_fd;
+					idm[(*n_idm)++].mnt_fd = SB_FD_SECCOMP + base + k - 1;
+				}
 			} else {
 				rc |= sb_argv_add(a, x->kind == SBE_RO_BIND ? "--ro-bind" : "--bind");
 				rc |= sb_argv_add(a, x->src);

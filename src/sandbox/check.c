@@ -143,6 +143,14 @@ json_t *sandbox_check(void)
 	json_object_set_new(sec, "actions", json_string(acts));
 	json_object_set_new(o, "seccomp", sec);
 	json_object_set_new(o, "cgroup", check_cgroups());
+	/* --ro/--rw as root: the owner mapping that makes a caller's folder writable inside. */
+	char tmpd[] = "/tmp/clawgrid-idmap-XXXXXX", why[256];
+	int irc = mkdtemp(tmpd) ? sb_idmap_probe(tmpd, why, sizeof why) : -errno;
+	if (tmpd[sizeof tmpd - 7] != 'X')
+		rmdir(tmpd);
+	if (irc < 0 && !why[0])
+		snprintf(why, sizeof why, "cannot probe: %s", strerror(-irc));
+	json_object_set_new(o, "idmapped_binds", verdict(irc == 0, why[0] ? why : NULL));
 	json_t *be = json_object();
 	for (int b = 0; b < SANDBOX_BACKEND_COUNT; b++)
 		json_object_set_new(be, sandbox_backend_name((enum sandbox_backend)b),

@@ -92,7 +92,7 @@ __attribute__((noreturn)) static void fail(int stage)
  * O_CLOEXEC somewhere must not leak a descriptor into the sandbox). */
 static void place_fds(const struct sb_child *c, bool extra_cloexec)
 {
-	int src[5 + 64], n = 0;
+	int src[5 + SB_MAX_EXTRA_FDS], n = 0;
 	src[n++] = c->fd_in;
 	src[n++] = c->fd_out;
 	src[n++] = c->fd_err;
@@ -100,7 +100,7 @@ static void place_fds(const struct sb_child *c, bool extra_cloexec)
 	src[n++] = c->fd_status;
 	for (int i = 0; i < c->n_extra; i++)
 		src[n++] = c->fd_extra[i];
-	int tmp[5 + 64];
+	int tmp[5 + SB_MAX_EXTRA_FDS];
 	for (int i = 0; i < n; i++)
 		if ((tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 200)) < 0)
 			_exit(125); /* the status pipe is not in place yet */
@@ -216,6 +216,13 @@ static void build_root(const struct sb_child *c, const struct sb_native *nv)
 			bool dev = x->kind == SBE_DEV_BIND;
 			if (make_target(dst, x->src_is_dir) != 0)
 				fail(ST_MKDIR);
+			if (nv->mnt_fd[i] >= 0) {
+				/* The supervisor's idmapped copy (owner shown as our root), already nosuid, nodev
+				 * and read-only where asked: attach it as it is. */
+				if (syscall(SYS_move_mount, nv->mnt_fd[i], "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) != 0)
+					fail(ST_BIND);
+				break;
+			}
 			/* --ro/--rw sources are reopened here, in our own copy of the mount table (a mount
 			 * cannot be bound across namespaces), refusing every symlink on the way: a path
 			 * component swapped for a symlink after the supervisor checked it fails instead of
@@ -454,12 +461,36 @@ void sb_native_child(const struct sb_child *c)
 	_exit(0);
 }
 
+/* bwrap as root: in a private mount namespace, each idmapped copy goes over its host path and the
+ * descriptor bwrap binds from is reopened through it. Path walks refuse symlinks, as in build_root. */
+static void attach_idmapped(const struct sb_child *c)
+{
+	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+		fail(ST_PRIVATE);
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+	for (int i = 0; i < c->n_idm; i++) {
+		const struct sb_idm_bind *b = &c->idm[i];
+		int t = (int)syscall(SYS_openat2, AT_FDCWD, b->path, &how, sizeof how);
+		if (t < 0 || syscall(SYS_move_mount, b->mnt_fd, "", t, "",
+				     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+			fail(ST_BIND);
+		close(t);
+		close(b->mnt_fd);
+		int n = (int)syscall(SYS_openat2, AT_FDCWD, b->path, &how, sizeof how);
+		if (n < 0 || dup2(n, b->bind_fd) < 0) /* dup2 leaves the copy inheritable, as bwrap needs it */
+			fail(ST_BIND);
+		close(n);
+	}
+}
+
 void sb_helper_child(const struct sb_child *c)
 {
 	place_fds(c, false);
 	wait_go();
 	setsid();
 	apply_rlimits(c);
+	if (c->n_idm)
+		attach_idmapped(c);
 	if (c->drop_to_nobody) {
 		if (syscall(SYS_setgroups, 0, NULL) != 0 ||
 		    syscall(SYS_setresgid, SB_HOST_GID_ROOT, SB_HOST_GID_ROOT, SB_HOST_GID_ROOT) != 0 ||

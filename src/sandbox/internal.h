@@ -36,6 +36,7 @@ struct sb_ent {
 	uint8_t kind;
 	bool src_is_dir;
 	int fd;        /* O_PATH fd of the source for user binds (race-free), else -1 */
+	int mnt_fd;    /* detached idmapped copy of that source (sb_idmap_binds), else -1 */
 	char *src;     /* host path, or link text */
 	char *dst;     /* path inside the sandbox */
 	char *data;    /* SBE_FILE */
@@ -51,6 +52,12 @@ struct sb_layout {
 
 int sb_layout_build(const struct sandbox_spec *s, struct sb_layout *L, cg_err *e);
 void sb_layout_done(struct sb_layout *L);
+/* Root only: gives every --ro/--rw bind a detached idmapped copy (mnt_fd) that shows the path's owner as the
+ * sandbox's root, so a caller's folder is writable inside without changing it on the host. Binds that
+ * cannot be idmapped stay plain, with a note. */
+void sb_idmap_binds(struct sb_layout *L, char *notes, size_t cap);
+/* For `sandbox check`: 0 when an idmapped mount of dir works here (why: ""), else -errno and why says so. */
+int sb_idmap_probe(const char *dir, char *why, size_t cap);
 
 /* ---- cgroups: v2 where controllers are delegated, v1 per controller otherwise ---- */
 struct sb_cgroup {
@@ -100,6 +107,16 @@ const char *sb_stage_name(int stage);
 
 /* Fixed descriptor numbers inside the child before exec. */
 enum { SB_FD_GO = 3, SB_FD_STATUS = 4, SB_FD_SECCOMP = 5, SB_FD_FIRST_DATA = 6 };
+/* Descriptors a child inherits beyond the fixed ones (bwrap: status, seccomp, 5 files, 2 per user bind). */
+#define SB_MAX_EXTRA_FDS (8 + 2 * SANDBOX_MAX_MOUNTS)
+
+/* An idmapped bind a helper backend attaches over its host path before exec, so that bwrap, binding that
+ * path through bind_fd, sees the owner mapping. Descriptor numbers are the child's. */
+struct sb_idm_bind {
+	const char *path; /* the resolved host path (borrowed from the layout) */
+	int mnt_fd;       /* the detached idmapped mount */
+	int bind_fd;      /* the descriptor bwrap's --bind-fd/--ro-bind-fd names; replaced by the mount's root */
+};
 
 /* Per-entry data the native child needs, computed before clone(): the layout's destinations under the
  * staging root, and tmpfs mount options and flags. */
@@ -107,13 +124,14 @@ struct sb_native {
 	char **staged;
 	char **opts;
 	unsigned long *mflags;
+	int *mnt_fd; /* per entry: the idmapped mount's descriptor in the child, or -1 */
 };
 
 struct sb_child {
 	enum sandbox_backend backend;
 	/* descriptors in the supervisor's numbering, moved into place by the child */
 	int fd_in, fd_out, fd_err, fd_go, fd_status;
-	int fd_extra[64]; /* moved to SB_FD_SECCOMP + i (bwrap: seccomp program, data files) */
+	int fd_extra[SB_MAX_EXTRA_FDS]; /* moved to SB_FD_SECCOMP + i (bwrap: seccomp program, data files) */
 	int n_extra;
 	/* native */
 	const struct sb_layout *layout;
@@ -132,6 +150,8 @@ struct sb_child {
 	const char *helper;
 	char *const *helper_argv;
 	bool drop_to_nobody;
+	const struct sb_idm_bind *idm; /* bwrap as root: owner-mapped binds to attach before exec */
+	int n_idm;
 };
 
 /* The child after clone(); never returns. */
@@ -149,10 +169,12 @@ void sb_argv_done(struct sb_argv *a);
 
 /* bwrap: argv plus descriptors it must inherit (seccomp program, synthetic files). */
 int sb_bwrap_argv(const char *bwrap, const struct sandbox_spec *s, const struct sb_layout *L, const uint8_t *bpf,
-		  size_t bpf_len, struct sb_argv *a, int *fds, int *nfds, cg_err *e);
+		  size_t bpf_len, struct sb_argv *a, int *fds, int *nfds, struct sb_idm_bind *idm, int *n_idm,
+		  cg_err *e);
 /* runsc: writes an OCI bundle into dir and returns the runsc command line. */
+/* rlimit_as: RLIMIT_AS for every guest process (0 = none), where no memory cgroup bounds the sandbox. */
 int sb_runsc_prepare(const char *runsc, const struct sandbox_spec *s, const struct sb_layout *L,
-		     const char *policy_text, const char *dir, struct sb_argv *a, cg_err *e);
+		     const char *policy_text, const char *dir, uint64_t rlimit_as, struct sb_argv *a, cg_err *e);
 
 /* Helpers. */
 void sb_note(char *notes, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -30,6 +30,7 @@ static struct sb_ent *add(struct sb_layout *L, uint8_t kind, const char *src, co
 	memset(x, 0, sizeof *x);
 	x->kind = kind;
 	x->fd = -1;
+	x->mnt_fd = -1;
 	x->src = src ? strdup(src) : NULL;
 	x->dst = strdup(dst);
 	if ((src && !x->src) || !x->dst) {
@@ -233,6 +234,8 @@ void sb_layout_done(struct sb_layout *L)
 	for (size_t i = 0; i < L->n; i++) {
 		if (L->e[i].fd >= 0)
 			close(L->e[i].fd);
+		if (L->e[i].mnt_fd >= 0)
+			close(L->e[i].mnt_fd);
 		free(L->e[i].src);
 		free(L->e[i].dst);
 		free(L->e[i].data);

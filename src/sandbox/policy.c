@@ -58,6 +58,10 @@ static const struct {
 	{"O_WRONLY", O_WRONLY},
 	{"O_RDWR", O_RDWR},
 	{"O_ACCMODE", O_ACCMODE},
+	{"O_CREAT", O_CREAT},
+	{"__O_TMPFILE", 020000000}, /* the bit of O_TMPFILE that is not O_DIRECTORY */
+	{"S_ISUID", 04000},
+	{"S_ISGID", 02000},
 };
 
 static const struct {

@@ -15,7 +15,7 @@
 
 const char *sandbox_kill_name(enum sandbox_kill k)
 {
-	static const char *const n[] = {NULL, "timeout", "memory", "seccomp", "signal", "cpu", "filesize"};
+	static const char *const n[] = {NULL, "timeout", "memory", "seccomp", "signal", "cpu", "filesize", "pids"};
 	return (unsigned)k < sizeof n / sizeof n[0] ? n[k] : NULL;
 }
 

@@ -89,8 +89,10 @@ struct run {
 	char stage[64];  /* native: staging root */
 	char bundle[64]; /* runsc: bundle + state dir */
 	char helper[4096];
-	int extra[64];
+	int extra[SB_MAX_EXTRA_FDS];
 	int n_extra;
+	struct sb_idm_bind idm[SANDBOX_MAX_MOUNTS];
+	int n_idm;
 	int p_out[2], p_err[2], p_go[2], p_st[2], p_in[2], p_info[2];
 	int fd_in, pidfd;
 	pid_t pid;
@@ -111,7 +113,7 @@ static void run_init(struct run *R)
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		fds[i][0] = fds[i][1] = -1;
 	R->fd_in = R->pidfd = -1;
-	for (int i = 0; i < 64; i++)
+	for (int i = 0; i < SB_MAX_EXTRA_FDS; i++)
 		R->extra[i] = -1;
 }
 
@@ -139,6 +141,7 @@ static void run_done(struct run *R)
 	free(R->nv.staged);
 	free(R->nv.opts);
 	free(R->nv.mflags);
+	free(R->nv.mnt_fd);
 	sb_layout_done(&R->layout);
 	sb_argv_done(&R->helper_argv);
 	sandbox_policy_free(R->pol);
@@ -156,10 +159,20 @@ static int prepare_native(struct run *R, cg_err *e)
 	R->nv.staged = calloc(n, sizeof(char *));
 	R->nv.opts = calloc(n, sizeof(char *));
 	R->nv.mflags = calloc(n, sizeof(unsigned long));
-	if (!R->nv.staged || !R->nv.opts || !R->nv.mflags)
+	R->nv.mnt_fd = calloc(n, sizeof(int));
+	if (!R->nv.staged || !R->nv.opts || !R->nv.mflags || !R->nv.mnt_fd)
 		return cg_fail(e, CG_E_INTERNAL, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		const struct sb_ent *x = &R->layout.e[i];
+		R->nv.mnt_fd[i] = -1;
+		if (x->mnt_fd >= 0) {
+			/* Inherited by the child as SB_FD_SECCOMP + its index among the extra descriptors. */
+			int d = R->n_extra < SB_MAX_EXTRA_FDS ? fcntl(x->mnt_fd, F_DUPFD_CLOEXEC, 0) : -1;
+			if (d < 0)
+				return cg_fail(e, CG_E_INTERNAL, "sandbox: cannot pass a mount: %s", strerror(errno));
+			R->nv.mnt_fd[i] = SB_FD_SECCOMP + R->n_extra;
+			R->extra[R->n_extra++] = d;
+		}
 		if (asprintf(&R->nv.staged[i], "%s%s", R->stage, x->dst) < 0) {
 			R->nv.staged[i] = NULL;
 			return cg_fail(e, CG_E_INTERNAL, "out of memory");
@@ -370,6 +383,57 @@ static enum sandbox_kill kill_of(int sig, bool timed_out, uint64_t ooms)
 	}
 }
 
+/* Like a shell: 127 when the command does not exist, 126 when it exists but cannot be executed, and a
+ * message on the command's stderr (replacing whatever a helper printed about it). */
+static void exec_failed(struct sandbox_result *r, const char *argv0, int err)
+{
+	r->exit_code = err == ENOENT || err == ENOTDIR || err == ELOOP || err == ENAMETOOLONG ? 127 : 126;
+	r->signal = 0;
+	char line[256];
+	snprintf(line, sizeof line, "clawgrid sandbox: %.100s: %s\n", argv0, strerror(err));
+	r->err.len = 0;
+	r->err_total = 0;
+	r->err_truncated = false;
+	take(&r->err, line, strlen(line), &r->err_truncated, &r->err_total);
+}
+
+/* bwrap reports a command it cannot execute as exactly one line, "bwrap: execvp ARGV0: STRERROR", and
+ * exit status 1. Returns the errno it names, or 0 when stderr is anything else. */
+static int bwrap_exec_errno(const struct sandbox_result *r, const char *argv0)
+{
+	char want[160];
+	int n = snprintf(want, sizeof want, "bwrap: execvp %s: ", argv0);
+	if (n <= 0 || (size_t)n >= sizeof want || r->exit_code != 1 || r->err_truncated || r->err.len <= (size_t)n ||
+	    memcmp(r->err.data, want, (size_t)n) != 0)
+		return 0;
+	const char *msg = (const char *)r->err.data + n;
+	size_t ml = r->err.len - (size_t)n;
+	if (memchr(msg, '\n', ml) != msg + ml - 1)
+		return 0; /* more than one line: the command itself printed this */
+	static const int errs[] = {ENOENT, ENOTDIR, EACCES, ENOEXEC, ELOOP, ENAMETOOLONG, EISDIR, ETXTBSY};
+	for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+		const char *t = strerror(errs[i]);
+		if (strlen(t) == ml - 1 && memcmp(msg, t, ml - 1) == 0)
+			return errs[i];
+	}
+	return 0;
+}
+
+/* runsc resolves and loads the command itself and fails the whole start when it cannot. */
+static int runsc_exec_errno(struct sandbox_result *r)
+{
+	const char *t = buf_cstr(&r->err);
+	if (!strstr(t, "error finding executable") && !strstr(t, "failed to load"))
+		return 0;
+	if (strstr(t, "no such file or directory"))
+		return ENOENT;
+	if (strstr(t, "not a directory"))
+		return ENOTDIR;
+	if (strstr(t, "exec format error"))
+		return ENOEXEC;
+	return EACCES;
+}
+
 /* First line of the helper's stderr, for error messages. */
 static void first_line(const buf *b, char *out, size_t cap)
 {
@@ -403,11 +467,7 @@ static int finish(struct run *R, const struct sandbox_spec *s, struct sandbox_re
 		if (helper)
 			return cg_fail(e, CG_E_UNAVAILABLE, "%s: cannot execute the helper: %s",
 				       sandbox_backend_name(s->backend), strerror(o->msg.err));
-		/* Like a shell: 127 and a message on the command's stderr. */
-		r->exit_code = 127;
-		char line[256];
-		snprintf(line, sizeof line, "clawgrid sandbox: %.100s: %s\n", s->argv[0], strerror(o->msg.err));
-		take(&r->err, line, strlen(line), &r->err_truncated, &r->err_total);
+		exec_failed(r, s->argv[0], o->msg.err);
 		return 0;
 	}
 	if (!helper) {
@@ -434,6 +494,15 @@ static int finish(struct run *R, const struct sandbox_spec *s, struct sandbox_re
 		r->exit_code = -1;
 		r->signal = SIGKILL;
 	}
+	int xe;
+	if (s->backend == SANDBOX_BWRAP && !o->timed_out && (xe = bwrap_exec_errno(r, s->argv[0])) != 0) {
+		exec_failed(r, s->argv[0], xe);
+		return 0;
+	}
+	if (s->backend == SANDBOX_RUNSC && !o->timed_out && r->exit_code == 128 && (xe = runsc_exec_errno(r)) != 0) {
+		exec_failed(r, s->argv[0], xe);
+		return 0;
+	}
 	if (s->backend == SANDBOX_BWRAP && !o->timed_out && !strstr(o->info, "child-pid")) {
 		char l[200];
 		first_line(&r->err, l, sizeof l);
@@ -446,6 +515,11 @@ static int finish(struct run *R, const struct sandbox_spec *s, struct sandbox_re
 		return cg_fail(e, CG_E_INTERNAL, "runsc could not start the sandbox: %s", l);
 	}
 	r->killed_by = kill_of(r->signal, o->timed_out, st.oom_kills);
+	/* A command that failed after the pids cgroup refused a fork died of that limit, even though no signal
+	 * came (a memory limit kills instead: the OOM killer). */
+	if (((r->killed_by == SANDBOX_KILL_NONE && r->exit_code != 0) || r->killed_by == SANDBOX_KILL_SIGNAL) &&
+	    r->pids_limit_hit)
+		r->killed_by = SANDBOX_KILL_PIDS;
 	return 0;
 }
 
@@ -537,6 +611,8 @@ int sandbox_run(const struct sandbox_spec *s, struct sandbox_result *r, cg_err *
 		goto out;
 	if ((rc = sb_layout_build(s, &R.layout, e)) != 0)
 		goto out;
+	if (root && s->backend != SANDBOX_RUNSC) /* runsc's gofer does the I/O as root itself */
+		sb_idmap_binds(&R.layout, r->notes, sizeof r->notes);
 	if ((rc = open_stdin(&R, s, e)) != 0)
 		goto out;
 	if (pipe2(R.p_out, O_CLOEXEC) || pipe2(R.p_err, O_CLOEXEC) || pipe2(R.p_go, O_CLOEXEC) ||
@@ -558,7 +634,12 @@ int sandbox_run(const struct sandbox_spec *s, struct sandbox_result *r, cg_err *
 	c.bpf_len = R.bpf_len;
 	c.layout = &R.layout;
 	unsigned long flags = 0;
-	uint32_t pids_extra = 0;
+	/* Helper processes that count against pids.max: our init; bwrap's monitor and its PID 1; runsc's sentry
+	 * and gofer threads (the process limit then counts host threads, not the guest's tasks). */
+	static const uint32_t pids_extra_of[SANDBOX_BACKEND_COUNT] = {1, 2, 256};
+	uint32_t pids_extra = pids_extra_of[s->backend];
+	sb_cgroup_create(&R.cg, s, pids_extra, r->notes, sizeof r->notes);
+	R.cg_made = true;
 
 	switch (s->backend) {
 	case SANDBOX_NATIVE:
@@ -568,7 +649,6 @@ int sandbox_run(const struct sandbox_spec *s, struct sandbox_result *r, cg_err *
 		c.clear_groups = root;
 		c.stage_root = R.stage;
 		flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
-		pids_extra = 1; /* our init */
 		break;
 	case SANDBOX_BWRAP:
 		if (pipe2(R.p_info, O_CLOEXEC) != 0) {
@@ -578,10 +658,9 @@ int sandbox_run(const struct sandbox_spec *s, struct sandbox_result *r, cg_err *
 		R.extra[R.n_extra++] = R.p_info[1];
 		R.p_info[1] = -1;
 		if ((rc = sb_bwrap_argv(R.helper, s, &R.layout, R.bpf, R.bpf_len, &R.helper_argv,
-					R.extra + R.n_extra, &R.n_extra, e)) != 0)
+					R.extra + R.n_extra, &R.n_extra, R.idm, &R.n_idm, e)) != 0)
 			goto out;
 		c.drop_to_nobody = root;
-		pids_extra = 2; /* bwrap's monitor and its PID 1 */
 		break;
 	case SANDBOX_RUNSC:
 		snprintf(R.bundle, sizeof R.bundle, "/tmp/clawgrid-runsc-XXXXXX");
@@ -590,16 +669,14 @@ int sandbox_run(const struct sandbox_spec *s, struct sandbox_result *r, cg_err *
 			rc = cg_fail(e, CG_E_INTERNAL, "sandbox: cannot create a bundle folder: %s", strerror(errno));
 			goto out;
 		}
-		if ((rc = sb_runsc_prepare(R.helper, s, &R.layout, ptext, R.bundle, &R.helper_argv, e)) != 0)
+		/* Without a memory cgroup, gVisor applies RLIMIT_AS to each guest process. */
+		if ((rc = sb_runsc_prepare(R.helper, s, &R.layout, ptext, R.bundle,
+					   R.cg.mem_limited ? 0 : s->mem_bytes, &R.helper_argv, e)) != 0)
 			goto out;
-		/* The process limit counts the sentry's and gofer's host threads, not the guest's tasks. */
-		pids_extra = 256;
 		break;
 	default:
 		break;
 	}
-	sb_cgroup_create(&R.cg, s, pids_extra, r->notes, sizeof r->notes);
-	R.cg_made = true;
 	if (s->backend != SANDBOX_RUNSC) {
 		if (s->mem_bytes && !R.cg.mem_limited)
 			c.rl_as = s->mem_bytes;
@@ -620,6 +697,8 @@ int sandbox_run(const struct sandbox_spec *s, struct sandbox_result *r, cg_err *
 	c.fd_status = R.p_st[1];
 	c.n_extra = R.n_extra;
 	memcpy(c.fd_extra, R.extra, sizeof(int) * (size_t)R.n_extra);
+	c.idm = R.idm;
+	c.n_idm = R.n_idm;
 
 	/* Born straight into the v2 cgroup when there is one (CLONE_INTO_CGROUP): migrating a running task
 	 * into a v2 cgroup costs a synchronize_rcu() in the kernel, most of a cold start. */

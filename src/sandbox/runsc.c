@@ -74,8 +74,26 @@ static json_t *rlimit(const char *type, uint64_t v)
 	return json_pack("{s:s,s:I,s:I}", "type", type, "hard", (json_int_t)v, "soft", (json_int_t)v);
 }
 
+/* The policy answers clone3 with ENOSYS so that glibc falls back to clone, whose flags seccomp can check.
+ * runsc 20221219 ignores the OCI errnoRet and answers EPERM, and glibc then fails every pthread_create and
+ * posix_spawn. gVisor has no clone3 of its own (it answers ENOSYS), so the call is passed through to it. */
+static void clone3_to_gvisor(json_t *seccomp)
+{
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(seccomp, "syscalls"), i, r) {
+		json_t *names = json_object_get(r, "names");
+		const char *name = json_string_value(json_array_get(names, 0));
+		if (json_array_size(names) == 1 && name && strcmp(name, "clone3") == 0 &&
+		    json_integer_value(json_object_get(r, "errnoRet")) == ENOSYS) {
+			json_object_set_new(r, "action", json_string("SCMP_ACT_ALLOW"));
+			json_object_del(r, "errnoRet");
+		}
+	}
+}
+
 int sb_runsc_prepare(const char *runsc, const struct sandbox_spec *s, const struct sb_layout *L,
-		     const char *policy_text, const char *dir, struct sb_argv *a, cg_err *e)
+		     const char *policy_text, const char *dir, uint64_t rlimit_as, struct sb_argv *a, cg_err *e)
 {
 	char rootfs[256], files[256], state[256], cfg[256];
 	snprintf(rootfs, sizeof rootfs, "%s/rootfs", dir);
@@ -154,6 +172,8 @@ int sb_runsc_prepare(const char *runsc, const struct sandbox_spec *s, const stru
 			       rlimit("RLIMIT_FSIZE", disk), rlimit("RLIMIT_CORE", 0));
 	if (s->pids)
 		json_array_append_new(rl, rlimit("RLIMIT_NPROC", s->pids));
+	if (rlimit_as)
+		json_array_append_new(rl, rlimit("RLIMIT_AS", rlimit_as));
 	json_t *caps = json_pack("{s:[],s:[],s:[],s:[],s:[]}", "bounding", "effective", "inheritable", "permitted",
 				 "ambient");
 	json_t *proc = json_pack("{s:b,s:{s:i,s:i},s:o,s:o,s:s,s:o,s:o,s:b}", "terminal", 0, "user", "uid", 0, "gid",
@@ -166,9 +186,10 @@ int sb_runsc_prepare(const char *runsc, const struct sandbox_spec *s, const stru
 		json_decref(mounts);
 		return rc;
 	}
+	json_t *seccomp = sandbox_policy_oci(pol);
+	clone3_to_gvisor(seccomp);
 	json_t *linux_ = json_pack("{s:[{s:s},{s:s},{s:s},{s:s},{s:s}],s:o}", "namespaces", "type", "pid", "type",
-				   "network", "type", "ipc", "type", "uts", "type", "mount", "seccomp",
-				   sandbox_policy_oci(pol));
+				   "network", "type", "ipc", "type", "uts", "type", "mount", "seccomp", seccomp);
 	sandbox_policy_free(pol);
 	json_t *root = json_pack("{s:s,s:o,s:{s:s,s:b},s:s,s:o,s:o}", "ociVersion", "1.0.2", "process", proc, "root",
 				 "path", rootfs, "readonly", 1, "hostname", s->hostname ? s->hostname : "sandbox",

@@ -37,7 +37,8 @@ enum sandbox_kill {
 	SANDBOX_KILL_SECCOMP, /* a syscall the policy kills on (SIGSYS) */
 	SANDBOX_KILL_SIGNAL,  /* any other signal */
 	SANDBOX_KILL_CPU,     /* RLIMIT_CPU (SIGXCPU/SIGKILL) */
-	SANDBOX_KILL_FILESIZE /* RLIMIT_FSIZE (SIGXFSZ) */
+	SANDBOX_KILL_FILESIZE, /* RLIMIT_FSIZE (SIGXFSZ) */
+	SANDBOX_KILL_PIDS     /* the command failed (error exit or signal) after a fork was refused by the limit */
 };
 
 #define SANDBOX_MAX_MOUNTS 64

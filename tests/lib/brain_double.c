@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
 #include <jansson.h>
 
 #include "crypto/identity.h"
@@ -99,6 +100,9 @@ static void on_client_close(struct evhttp_connection *c, void *arg)
 {
 	struct bd_stream *s = arg;
 	count(s->d, &s->d->abandoned, 1);
+	/* evhttp detaches a request whose reply is still in progress and leaves it to us. */
+	if (evhttp_request_get_connection(s->req) == NULL)
+		evhttp_request_free(s->req);
 	stream_free(s);
 }
 
@@ -466,6 +470,8 @@ struct brain_double *bd_start(const struct bd_opts *o)
 	snprintf(d->actor, sizeof d->actor, "%s", w.address);
 	wallet_wipe(&w);
 	node_key_wipe(&k);
+	/* bd_stop wakes the double's loop from the test's thread. */
+	evthread_use_pthreads();
 	d->base = event_base_new();
 	d->http = d->base ? evhttp_new(d->base) : NULL;
 	if (!d->http)
@@ -503,10 +509,15 @@ void bd_stop(struct brain_double *d)
 		event_active(d->stop_ev, EV_TIMEOUT, 0);
 		pthread_join(d->thread, NULL);
 	}
+	/* Streams still open (stalled on purpose): drop their connections, which frees their requests. */
+	while (d->streams) {
+		struct bd_stream *st = d->streams;
+		evhttp_connection_set_closecb(st->conn, NULL, NULL);
+		evhttp_connection_free(st->conn);
+		stream_free(st);
+	}
 	if (d->http)
 		evhttp_free(d->http);
-	while (d->streams)
-		stream_free(d->streams);
 	if (d->stop_ev)
 		event_free(d->stop_ev);
 	if (d->base)

@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/thread.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
@@ -127,8 +128,12 @@ static void stream_free(struct stream *s)
 static void on_client_close(struct evhttp_connection *c, void *arg)
 {
 	struct stream *s = arg;
-	/* The client went away mid-stream. evhttp frees the request itself. */
+	/* The client went away mid-stream. libevent 2.1 detaches an unfinished streamed request from a failed
+	 * connection and leaves it to the user: ending the reply is what frees it. When the whole server is
+	 * being freed instead, the request is still attached and evhttp frees it. */
 	count(s->d, &s->d->abandoned, 1);
+	if (evhttp_request_get_connection(s->req) == NULL)
+		evhttp_send_reply_end(s->req);
 	stream_free(s);
 }
 
@@ -360,8 +365,17 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(d->base);
 }
 
+static void threads_init(void)
+{
+	evthread_use_pthreads();
+}
+
 struct oai_double *oai_double_start(const struct oai_double_opts *o)
 {
+	/* The loop runs on its own thread and is stopped from the caller's: libevent must know about threads
+	 * (event_active from another thread then wakes the loop). */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, threads_init);
 	struct oai_double *d = calloc(1, sizeof *d);
 	d->base = event_base_new();
 	d->own_base = true;

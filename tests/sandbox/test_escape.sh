@@ -53,6 +53,10 @@ port=$(cat "$work/port")
 rw=$work/rw
 mkdir -p "$rw"
 chmod 0777 "$rw"
+# A folder as its owner leaves it (0755): as root it is idmapped, the workload writes there as that owner.
+plant=$work/plant
+mkdir -p "$plant"
+chmod 0755 "$plant"
 bin_sum=$(sha256sum "$BIN" | cut -d' ' -f1)
 
 # A setuid-root copy of the probe, if we can make one.
@@ -106,6 +110,7 @@ io_uring      ;               ;                     ; K=seccomp ; = ; =
 i386_abi      ;               ;                     ; K=seccomp ; = ; R=blocked:(EPERM|ENOSYS)
 sysrq         ;               ;                     ; R=blocked:(ENOENT|EACCES|EROFS) ; = ; =
 shocker       ;               ;                     ; K=seccomp ; = ; =
+setid_plant   ; --rw $plant   ; $plant              ; R=blocked:EPERM ; = ; =
 EOF
 )
 
@@ -166,6 +171,8 @@ done
 for f in /usr/clawgrid-escape /etc/clawgrid-escape /clawgrid-escape "$progs/escape-file"; do
   [ -e "$f" ] && { echo "FAIL host: $f was created"; fail=$((fail + 1)); }
 done
+found=$(find "$rw" "$plant" -perm /6000 2>/dev/null | head -3)
+[ -z "$found" ] || { echo "FAIL host: set-id files were left in a --rw folder: $found"; fail=$((fail + 1)); }
 kill -0 "$victim" 2>/dev/null || { echo "FAIL host: the victim process was killed"; fail=$((fail + 1)); }
 kill -0 "$listener" 2>/dev/null || { echo "FAIL host: the listener was killed"; fail=$((fail + 1)); }
 [ "$(sha256sum "$BIN" | cut -d' ' -f1)" = "$bin_sum" ] || { echo "FAIL host: $BIN was modified"; fail=$((fail + 1)); }

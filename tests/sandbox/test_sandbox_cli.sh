@@ -95,6 +95,17 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
   else
     echo "FAIL rootless run: $out"; fail=1
   fi
+  # runsc without a memory cgroup: the limit still holds (RLIMIT_AS in the OCI spec), as the notes say.
+  if [ "$("$BIN" sandbox check --json | jq -r '.backends.runsc.ok')" = true ] && command -v python3 >/dev/null; then
+    out=$(cd "$rl" && HOME=$rl CLAWGRID_HOME=$rl setpriv --reuid 65534 --regid 65534 --clear-groups \
+          "$rl/clawgrid" sandbox run --json --backend runsc --mem 64M -- \
+          python3 -c 'x = bytearray(256 << 20); print("allocated")' 2>&1)
+    if echo "$out" | jq -e '.stdout != "allocated\n" and .exit_code != 0 and (.notes | test("RLIMIT_AS"))' >/dev/null 2>&1; then
+      echo "ok   rootless runsc: --mem holds without a memory cgroup"
+    else
+      echo "FAIL rootless runsc --mem 64M let 256M through: $(echo "$out" | head -c 300)"; fail=1
+    fi
+  fi
   rm -rf "$rl"
 else
   echo "SKIP rootless run: needs root and setpriv to switch to nobody"
@@ -103,7 +114,8 @@ fi
 # check: a report for every backend, each either ok or saying why not.
 expect "check --json" 0 "$BIN" sandbox check --json
 jq -e '.backends.native.ok == true and (.backends | to_entries | all(.value.ok == true or (.value.why | type) == "string"))
-       and (.cgroup.memory | type) == "string" and (.namespaces.user.ok | type) == "boolean"' "$CLAWGRID_HOME/out" >/dev/null ||
+       and (.cgroup.memory | type) == "string" and (.namespaces.user.ok | type) == "boolean"
+       and (.idmapped_binds.ok == true or (.idmapped_binds.why | type) == "string")' "$CLAWGRID_HOME/out" >/dev/null ||
   { echo "FAIL check report: $(cat "$CLAWGRID_HOME/out")"; fail=1; }
 expect "check (text)" 0 "$BIN" sandbox check
 grep -q '^backends:' "$CLAWGRID_HOME/out" || { echo "FAIL check text"; fail=1; }
