@@ -109,6 +109,8 @@ int jp_arr(json_t *obj, const char *pfx, const char *key, unsigned flags, size_t
 
 bool json_is_amount_str(const char *s)
 {
+	if (!s)
+		return false; /* callers pass json_string_value(), NULL for a missing or non-string value */
 	size_t n = strlen(s);
 	if (n == 0 || n > 78 || (n > 1 && s[0] == '0'))
 		return false;

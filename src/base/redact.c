@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_SECRETS 128
 
@@ -68,6 +69,90 @@ static bool ieq_prefix(const char *s, const char *pre)
 static const char *const qkeys[] = {"key=", "token=", "secret=", "password=", "sig=", "api_key=", "apikey=",
 				    "access_token=", NULL};
 
+/* Header names whose value is a credential in "Name: value" form (a header dump, an error quoting one). */
+static const char *const hdr_names[] = {"authorization", "proxy-authorization", "x-lease-token", "x-api-key",
+					"api-key", "cookie", NULL};
+/* Field names whose value is a secret in name=value (logfmt, a query or form) and "name":"value" (JSON). */
+static const char *const secret_names[] = {"authorization", "password", "passwd", "secret", "client_secret",
+					   "api_key", "apikey", "apiKey", "private_key", "privateKey", "secret_key",
+					   "secretKey", "access_token", "accessToken", "token", "mnemonic", NULL};
+/* Key file lines ("ed25519:<hex seed>", "secp256k1:<hex>"): the hex is the secret key. */
+static const char *const key_prefixes[] = {"ed25519:", "secp256k1:", NULL};
+
+static bool wordch(int c)
+{
+	return isalnum(c) || c == '_' || c == '-';
+}
+
+/* Length of the value that starts at v (quoted: up to the closing quote; else one token, and for a header a
+ * scheme word plus its credential, e.g. "Digest abc", where *scheme gets the length of "Digest " so that
+ * the scheme stays readable). 0 when there is none. */
+static size_t value_len(const char *v, size_t avail, bool header, size_t *scheme)
+{
+	*scheme = 0;
+	if (avail && (*v == '"' || *v == '\'')) {
+		char q = *v;
+		size_t j = 1;
+		while (j < avail && v[j] != q)
+			j++;
+		return j > 1 ? j - 1 : 0; /* the quotes stay, their content goes */
+	}
+	size_t j = 0;
+	while (j < avail && !isspace((unsigned char)v[j]) && v[j] != '"' && v[j] != ',' && v[j] != '&' && v[j] != ';')
+		j++;
+	if (header && j && j < avail && v[j] == ' ') {
+		bool alpha = true;
+		for (size_t k = 0; k < j && alpha; k++)
+			alpha = isalpha((unsigned char)v[k]);
+		if (alpha) {
+			size_t c0 = j;
+			while (c0 < avail && v[c0] == ' ')
+				c0++;
+			size_t k = c0;
+			while (k < avail && !isspace((unsigned char)v[k]) && v[k] != '"' && v[k] != ',')
+				k++;
+			if (k > c0) {
+				*scheme = c0;
+				j = k;
+			}
+		}
+	}
+	return j;
+}
+
+/* A secret-bearing name at src+i (at a word boundary): returns how many bytes up to and including the
+ * separator (and an opening quote of the value) to keep, 0 when this is not one. */
+static size_t secret_field(const char *src, size_t i, size_t len, bool *header)
+{
+	if (i > 0 && (wordch((unsigned char)src[i - 1]) || src[i - 1] == '.'))
+		return 0;
+	bool quoted = i > 0 && src[i - 1] == '"';
+	for (int pass = 0; pass < 2; pass++) {
+		const char *const *names = pass ? secret_names : hdr_names;
+		for (int k = 0; names[k]; k++) {
+			size_t nl = strlen(names[k]);
+			if (nl > len - i || strncasecmp(src + i, names[k], nl) != 0 || (i + nl < len && wordch((unsigned char)src[i + nl])))
+				continue;
+			size_t j = i + nl;
+			if (quoted && j < len && src[j] == '"')
+				j++; /* "name": JSON */
+			while (j < len && src[j] == ' ')
+				j++;
+			bool colon = j < len && src[j] == ':', eq = j < len && src[j] == '=';
+			/* "Name: value" only for header names (an error saying "admin.token: must be ..." is no
+			 * secret); name=value and "name":value for the others. */
+			if (!(eq || (colon && (pass == 0 || quoted))))
+				continue;
+			j++;
+			while (j < len && src[j] == ' ')
+				j++;
+			*header = pass == 0 && colon;
+			return j - i;
+		}
+	}
+	return 0;
+}
+
 void redact_inplace(char *s, size_t cap)
 {
 	if (!s || cap == 0)
@@ -106,6 +191,45 @@ void redact_inplace(char *s, size_t cap)
 				put(&o, REDACTED, strlen(REDACTED));
 				i = j;
 				continue;
+			}
+		}
+		/* key material from key files */
+		bool key_hit = false;
+		for (int k = 0; key_prefixes[k] && !key_hit; k++) {
+			size_t pl = strlen(key_prefixes[k]);
+			if (pl > len - i || strncmp(src + i, key_prefixes[k], pl) != 0 ||
+			    (i > 0 && wordch((unsigned char)src[i - 1])))
+				continue;
+			size_t j = i + pl;
+			if (j + 1 < len && src[j] == '0' && src[j + 1] == 'x')
+				j += 2;
+			size_t h = j;
+			while (h < len && isxdigit((unsigned char)src[h]))
+				h++;
+			if (h - j >= 32) {
+				put(&o, src + i, pl);
+				put(&o, REDACTED, strlen(REDACTED));
+				i = h;
+				key_hit = true;
+			}
+		}
+		if (key_hit)
+			continue;
+		/* named secrets: Authorization headers, password=..., "privateKey":"..." */
+		if (isalpha((unsigned char)src[i])) {
+			bool header = false;
+			size_t keep = secret_field(src, i, len, &header);
+			if (keep) {
+				size_t scheme;
+				size_t v = value_len(src + i + keep, len - i - keep, header, &scheme);
+				if (v > 0) {
+					size_t q = (src[i + keep] == '"' || src[i + keep] == '\'') ? 1 : 0;
+					put(&o, src + i, keep + q + scheme);
+					v -= scheme;
+					put(&o, REDACTED, strlen(REDACTED));
+					i += keep + q + v;
+					continue;
+				}
 			}
 		}
 		/* bearer credentials */

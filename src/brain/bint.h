@@ -84,11 +84,17 @@ struct brain {
 	struct event *timer;
 	struct gw_req *reqs;
 	uint64_t served, failed_over;
+	/* group commit: settlements of finished requests, written together on the next loop turn */
+	struct bg_settle **pend;
+	size_t npend;
+	struct event *flush_ev;
 };
 
 /* gateway.c */
 int gw_register(struct brain *b, cg_err *e);
 void gw_abort_all(struct brain *b);
+/* Writes the pending settlements and audit records now (before reads of the budget or the audit). */
+void gw_flush(struct brain *b);
 /* Creates (once) the tracked upstream for a market resource. NULL when the table is full. */
 struct bg_up *gw_market_up(struct brain *b, struct bg_brain *br, const struct mlink_res *res);
 void gw_publish_state(struct brain *b, struct bg_up *u);

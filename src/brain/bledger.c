@@ -166,12 +166,11 @@ static void bind_ms(sqlite3_stmt *s, int i, double v)
 		sqlite3_bind_null(s, i);
 }
 
-int bl_settle(struct store *st, const struct bl_audit *a, cg_err *e)
+/* One request's settlement inside the caller's transaction. */
+static int settle_one(struct store *st, const struct bl_audit *a, cg_err *e)
 {
 	const char *cost = a->cost && amount_valid(a->cost) ? a->cost : "0";
-	int r = store_tx_begin(st, e);
-	if (r < 0)
-		return r;
+	int r;
 	sqlite3_stmt *s = store_prep(st, "DELETE FROM brain_reservations WHERE id = ?", e);
 	if (!s) {
 		r = -CG_E_INTERNAL;
@@ -226,12 +225,27 @@ int bl_settle(struct store *st, const struct bl_audit *a, cg_err *e)
 	bind_text_or_null(s, 18, a->error);
 	r = step_done(st, s, e, "audit");
 	free(att);
-	if (r < 0)
-		goto fail;
-	return store_tx_commit(st, e);
-fail:
-	store_tx_rollback(st);
 	return r;
+fail:
+	return r < 0 ? r : -CG_E_INTERNAL;
+}
+
+int bl_settle_many(struct store *st, const struct bl_audit *const *a, size_t n, cg_err *e)
+{
+	int r = store_tx_begin(st, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if ((r = settle_one(st, a[i], e)) < 0) {
+			store_tx_rollback(st);
+			return r;
+		}
+	return store_tx_commit(st, e);
+}
+
+int bl_settle(struct store *st, const struct bl_audit *a, cg_err *e)
+{
+	return bl_settle_many(st, &a, 1, e);
 }
 
 int bl_status(struct store *st, json_t **out, cg_err *e)

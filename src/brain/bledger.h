@@ -39,6 +39,8 @@ struct bl_audit {
 };
 /* In one transaction: releases id's reservation (if any), adds a->cost to spent, writes the audit record. */
 int bl_settle(struct store *st, const struct bl_audit *a, cg_err *e);
+/* The same for n requests in one transaction (group commit): all of them or none. */
+int bl_settle_many(struct store *st, const struct bl_audit *const *a, size_t n, cg_err *e);
 
 /* {status: active|exhausted|unbound, credits, spent, reserved, remaining} (caller frees). */
 int bl_status(struct store *st, json_t **out, cg_err *e);

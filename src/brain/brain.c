@@ -422,6 +422,8 @@ json_t *brain_billing(struct brain *b)
 {
 	json_t *st = NULL;
 	cg_err e;
+	if (b)
+		gw_flush(b);
 	if (!b || bl_status(b->d.store, &st, &e) < 0)
 		return json_pack("{s:s,s:n}", "status", "unbound", "credits");
 	json_t *out = json_pack("{s:O,s:O}", "status", json_object_get(st, "status"), "credits",
@@ -435,6 +437,7 @@ json_t *brain_billing(struct brain *b)
 static int m_status(void *arg, struct rpc_call *call, json_t *params, json_t **result, cg_err *e)
 {
 	struct brain *b = arg;
+	gw_flush(b); /* read what finished requests wrote */
 	int64_t now = clock_mono_ms();
 	json_t *ups = json_array(), *brains = json_array();
 	for (size_t k = 0; k < b->nbrains; k++) {
@@ -481,12 +484,14 @@ static int m_status(void *arg, struct rpc_call *call, json_t *params, json_t **r
 static int m_audit(void *arg, struct rpc_call *call, json_t *params, json_t **result, cg_err *e)
 {
 	struct brain *b = arg;
+	gw_flush(b); /* read what finished requests wrote */
 	return bl_audit_query(b->d.store, params, result, e);
 }
 
 static int m_billing(void *arg, struct rpc_call *call, json_t *params, json_t **result, cg_err *e)
 {
 	struct brain *b = arg;
+	gw_flush(b); /* read what finished requests wrote */
 	return bl_status(b->d.store, result, e);
 }
 
@@ -642,6 +647,10 @@ void brain_free(struct brain *b)
 	if (!b)
 		return;
 	gw_abort_all(b);
+	gw_flush(b);
+	if (b->flush_ev)
+		event_free(b->flush_ev);
+	free(b->pend);
 	if (b->timer)
 		event_free(b->timer);
 	mlink_free(b->ml);

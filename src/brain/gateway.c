@@ -71,6 +71,7 @@ struct gw_req {
 	long status;
 	buf errbody;
 	buf held; /* stream: frames before the commit */
+	buf out;  /* stream: frames of the upstream piece being parsed, sent as one write */
 	struct oai_acc acc;
 	int64_t retry_after_ms;
 	bool got_token, done_seen, usage_seen, committed, client_gone, usage_sent;
@@ -375,6 +376,7 @@ static void gw_free(struct gw_req *g)
 		event_free(g->ev_next);
 	buf_done(&g->errbody);
 	buf_done(&g->held);
+	buf_done(&g->out);
 	oai_acc_done(&g->acc);
 	oai_req_done(&g->q);
 	json_decref(g->attempts);
@@ -423,7 +425,7 @@ static void client_error(struct gw_req *g, const cg_err *e, int status)
 	g->r = NULL;
 }
 
-static int client_write(struct gw_req *g, const void *p, size_t n)
+static int client_send(struct gw_req *g, const void *p, size_t n)
 {
 	if (!g->r)
 		return -1;
@@ -433,6 +435,39 @@ static int client_write(struct gw_req *g, const void *p, size_t n)
 		return -1;
 	}
 	return 0;
+}
+
+/* Sends what the current upstream piece produced as one write (one chunk, one syscall). */
+static int client_flush(struct gw_req *g)
+{
+	int rc = 0;
+	if (g->out.len)
+		rc = client_send(g, g->out.data, g->out.len);
+	buf_reset(&g->out);
+	return rc;
+}
+
+/* While an upstream piece is parsed, frames are gathered and flushed together afterwards. */
+static int client_write(struct gw_req *g, const void *p, size_t n)
+{
+	if (!g->r)
+		return -1;
+	if (!g->in_feed)
+		return client_send(g, p, n);
+	if (buf_append(&g->out, p, n) == 0)
+		return 0;
+	if (client_flush(g) < 0)
+		return -1;
+	return buf_append(&g->out, p, n) == 0 ? 0 : client_send(g, p, n);
+}
+
+static void client_end_stream(struct gw_req *g)
+{
+	if (!g->r)
+		return;
+	(void)client_flush(g);
+	http_stream_end(g->r);
+	g->r = NULL;
 }
 
 static void commit_stream(struct gw_req *g)
@@ -493,9 +528,7 @@ static void client_success(struct gw_req *g)
 			send_estimated_usage(g);
 		}
 		(void)client_write(g, "data: [DONE]\n\n", 14);
-		if (g->r)
-			http_stream_end(g->r);
-		g->r = NULL;
+		client_end_stream(g);
 		return;
 	}
 	json_t *res = oai_acc_result(&g->acc, g->pt, g->ct);
@@ -527,6 +560,20 @@ static int pend_fail(struct gw_req *g, const char *reason, const char *fmt, ...)
 	return -1;
 }
 
+/* Whether a relayed chunk carries output (for the estimate when the upstream sends no usage): a non-empty
+ * content/refusal/reasoning string or a tool-call delta. Cheap on purpose; exact counts come from usage. */
+static bool relay_has_content(const char *p, size_t n)
+{
+	static const char *const keys[] = {"\"content\":\"", "\"refusal\":\"", "\"reasoning_content\":\"", NULL};
+	for (int k = 0; keys[k]; k++) {
+		size_t kl = strlen(keys[k]);
+		const char *h = kl <= n ? memmem(p, n, keys[k], kl) : NULL;
+		if (h && (size_t)(h - p) + kl < n && p[h - p + kl] != '"')
+			return true;
+	}
+	return n >= 12 && memmem(p, n, "\"tool_calls\"", 12) != NULL;
+}
+
 static int on_event(void *arg, const char *event, const char *data, size_t len)
 {
 	struct gw_req *g = arg;
@@ -542,7 +589,8 @@ static int on_event(void *arg, const char *event, const char *data, size_t len)
 	    !oai_chunk_needs_parse(data, len)) {
 		if (!oai_json_object_valid(data, len))
 			return pend_fail(g, "malformed_chunk", "malformed chunk from the upstream (not a JSON object)");
-		g->chunks++;
+		if (relay_has_content(data, len))
+			g->chunks++;
 		buf f;
 		buf_init(&f, len + 16);
 		int rc = oai_sse_data(&f, data, len) == 0 ? client_write(g, f.data, f.len) : -1;
@@ -674,6 +722,8 @@ static int up_data(void *arg, const char *p, size_t n)
 	g->in_feed = true;
 	int r = sse_feed(&g->sse, p, n, &e);
 	g->in_feed = false;
+	if (client_flush(g) < 0 && g->client_gone && !g->pend_fail && g->phase != PH_AFTER_DONE)
+		g->pend_gone = true;
 	if (g->pend_fail) {
 		g->pend_fail = false;
 		cg_err pe = g->pend_err;
@@ -992,8 +1042,7 @@ static void attempt_fail(struct gw_req *g, const char *reason, const cg_err *e, 
 				(void)client_write(g, f.data, f.len);
 			buf_done(&f);
 			free(s);
-			http_stream_end(g->r);
-			g->r = NULL;
+			client_end_stream(g);
 		}
 		snprintf(g->error, sizeof g->error, "%s", e ? e->msg : "");
 		g->outcome = "interrupted";
@@ -1037,6 +1086,85 @@ static void schedule_next(struct gw_req *g)
 
 /* ---------------------------------------------------------------- the end of a request */
 
+#define BG_PEND_MAX 512
+
+/* An owned copy of one audit record waiting for the group commit. */
+struct bg_settle {
+	struct bl_audit a;
+	char id[40], model[257], brain[64], source[24], upstream[200], outcome[24], usage[16], cost[U256_DEC_MAX];
+	char error[sizeof(((cg_err *)0)->msg)];
+};
+
+#define COPY_FIELD(s, field, val)                                                                                  \
+	do {                                                                                                       \
+		if (val) {                                                                                         \
+			snprintf((s)->field, sizeof (s)->field, "%s", (val));                                      \
+			(s)->a.field = (s)->field;                                                                 \
+		}                                                                                                  \
+	} while (0)
+
+void gw_flush(struct brain *b)
+{
+	if (!b->npend)
+		return;
+	const struct bl_audit *list[BG_PEND_MAX];
+	size_t n = b->npend;
+	for (size_t i = 0; i < n; i++)
+		list[i] = &b->pend[i]->a;
+	cg_err e;
+	/* One transaction for everything that finished since the last turn of the loop: far cheaper than one
+	 * commit per request, and the budget stays exact (unsettled requests still hold their reservations). */
+	if (bl_settle_many(b->d.store, list, n, &e) < 0) {
+		/* Keep the good ones: retry one by one so a single bad record cannot drop the others. */
+		for (size_t i = 0; i < n; i++)
+			if (bl_settle(b->d.store, list[i], &e) < 0)
+				log_error("brain", "cannot settle the request", "req=%s err=\"%s\"", list[i]->id, e.msg);
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_decref(b->pend[i]->a.attempts);
+		free(b->pend[i]);
+	}
+	b->npend = 0;
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	gw_flush(arg);
+}
+
+static void settle_defer(struct brain *b, const struct bl_audit *a)
+{
+	struct bg_settle *s = calloc(1, sizeof *s);
+	if (!s || (!b->pend && !(b->pend = calloc(BG_PEND_MAX, sizeof *b->pend)))) {
+		free(s);
+		cg_err e;
+		if (bl_settle(b->d.store, a, &e) < 0)
+			log_error("brain", "cannot settle the request", "req=%s err=\"%s\"", a->id, e.msg);
+		return;
+	}
+	s->a = *a;
+	s->a.id = s->a.model = s->a.brain = s->a.source = s->a.upstream = s->a.outcome = s->a.usage_source = NULL;
+	s->a.error = s->a.cost = NULL;
+	COPY_FIELD(s, id, a->id);
+	COPY_FIELD(s, model, a->model);
+	COPY_FIELD(s, brain, a->brain);
+	COPY_FIELD(s, source, a->source);
+	COPY_FIELD(s, upstream, a->upstream);
+	COPY_FIELD(s, outcome, a->outcome);
+	COPY_FIELD(s, error, a->error);
+	COPY_FIELD(s, cost, a->cost);
+	if (a->usage_source) {
+		snprintf(s->usage, sizeof s->usage, "%s", a->usage_source);
+		s->a.usage_source = s->usage;
+	}
+	s->a.attempts = json_incref(a->attempts);
+	b->pend[b->npend++] = s;
+	if (b->npend == BG_PEND_MAX)
+		gw_flush(b);
+	else if (b->npend == 1)
+		event_active(b->flush_ev, EV_TIMEOUT, 1);
+}
+
 static void gw_finalize(struct gw_req *g)
 {
 	struct brain *b = g->b;
@@ -1060,10 +1188,11 @@ static void gw_finalize(struct gw_req *g)
 			gw_publish_state(b, g->cur->up);
 		}
 	}
-	if (g->cur && ok && g->outcome && !strcmp(g->outcome, "ok"))
+	/* The winning (or abandoned) attempt; a failed one was recorded when it failed. */
+	if (g->cur && ok && !strcmp(g->outcome, "ok"))
 		record_attempt(g, NULL, NULL);
-	else if (g->cur && ok)
-		record_attempt(g, g->outcome, NULL);
+	else if (g->cur && ok && !strcmp(g->outcome, "client_closed"))
+		record_attempt(g, "client_closed", NULL);
 	const char *src = g->cur ? kind_source(g->cur->up->kind) : "none";
 	double ttft = g->first_tok ? ms_since(g->t0, g->commit_at ? g->commit_at : g->first_tok) : -1;
 	double over = -1;
@@ -1091,9 +1220,7 @@ static void gw_finalize(struct gw_req *g)
 		.duration_ms = ms_since(g->t0, end),
 		.overhead_ms = over,
 	};
-	cg_err e;
-	if (bl_settle(b->d.store, &a, &e) < 0)
-		log_error("brain", "cannot settle the request", "req=%s err=\"%s\"", g->id, e.msg);
+	settle_defer(b, &a);
 	if (m_req)
 		metrics_add(m_req, 1, src, a.outcome);
 	if (ok && m_tok) {
@@ -1103,7 +1230,8 @@ static void gw_finalize(struct gw_req *g)
 	if (ttft >= 0 && m_ttft)
 		metrics_observe(m_ttft, ttft / 1000.0, src);
 	b->served++;
-	log_info("brain", "request", "req=%s model=%s upstream=%s outcome=%s attempts=%d status=%d cost=%s", g->id,
+	/* The audit record is the durable trail; the log line is for debugging. */
+	log_debug("brain", "request", "req=%s model=%s upstream=%s outcome=%s attempts=%d status=%d cost=%s", g->id,
 		 g->model, a.upstream ? a.upstream : "-", a.outcome, g->nattempts, g->final_status, cost);
 	gw_free(g);
 }
@@ -1198,6 +1326,7 @@ static void on_chat(struct http_req *r, void *arg)
 	g->attempts = json_array();
 	buf_init(&g->errbody, BG_ERRBODY_MAX);
 	buf_init(&g->held, BG_HELD_MAX);
+	buf_init(&g->out, 256u << 10);
 	oai_acc_init(&g->acc);
 	g->tm_first = evtimer_new(b->d.base, tm_first_cb, g);
 	g->tm_idle = evtimer_new(b->d.base, tm_idle_cb, g);
@@ -1322,6 +1451,8 @@ static bool accept_gateway(const struct http_req *r, void *arg)
 int gw_register(struct brain *b, cg_err *e)
 {
 	metrics_init(); /* families are looked up by name: also right after a metrics_reset() */
+	if (!b->flush_ev && !(b->flush_ev = event_new(b->d.base, -1, 0, flush_cb, b)))
+		return cg_fail(e, CG_E_INTERNAL, "out of memory");
 	if (http_route_when(b->d.http, HTTP_POST, "/v1/chat/completions", 0, OAI_BODY_MAX, accept_gateway, on_chat,
 			    b) < 0 ||
 	    http_route(b->d.http, HTTP_GET, "/v1/models", 0, 0, on_models, b) < 0)
@@ -1347,8 +1478,7 @@ void gw_abort_all(struct brain *b)
 				(void)client_write(g, f.data, f.len);
 			buf_done(&f);
 			free(s);
-			http_stream_end(g->r);
-			g->r = NULL;
+			client_end_stream(g);
 			g->outcome = "interrupted";
 		} else if (g->r) {
 			g->outcome = "unavailable";

@@ -658,7 +658,7 @@ static size_t scan_string(const char *p, size_t n, size_t i)
 				for (int k = 0; k < 4; k++)
 					if (++i >= n || !isxdigit((unsigned char)p[i]))
 						return 0;
-			} else if (!strchr("\"\\/bfnrt", c)) {
+			} else if (c == 0 || !strchr("\"\\/bfnrt", c)) { /* strchr also matches the terminator */
 				return 0;
 			}
 		}

@@ -1,6 +1,8 @@
 /* `clawgrid model add|ls|rm|load|unload|info|status|chat`: local models. add/ls/rm/info work offline on the
  * models folder of the data directory when no node is running; load/unload/status/chat need the node. */
 #include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +69,21 @@ static int try_node(struct cli *c, const char *method, json_t *params, json_t **
 	return rc;
 }
 
+/* A decimal option value in [min, max]: digits only, no sign, no overflow. */
+static bool parse_uint_opt(const char *opt, const char *v, uint64_t max, int64_t *out)
+{
+	uint64_t x = 0;
+	size_t n = strspn(v, "0123456789");
+	for (size_t i = 0; i < n && x <= max; i++)
+		x = x * 10 + (uint64_t)(v[i] - '0');
+	if (n == 0 || v[n] || n > 20 || x > max) {
+		fprintf(stderr, "clawgrid: model: %s: a whole number from 0 to %llu\n", opt, (unsigned long long)max);
+		return false;
+	}
+	*out = (int64_t)x;
+	return true;
+}
+
 static int fail(struct cli *c, const cg_err *e)
 {
 	fprintf(stderr, "clawgrid: %s: %s\n", cg_code_name(e->code), e->msg);
@@ -89,12 +106,21 @@ int cmd_model(struct cli *c, int argc, char **argv)
 			continue;
 		if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
 			name = argv[++i];
-		else if (strcmp(argv[i], "--max-tokens") == 0 && i + 1 < argc)
-			max_tokens = strtoll(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--temperature") == 0 && i + 1 < argc)
-			temp = strtod(argv[++i], NULL);
-		else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
-			seed = strtoll(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--max-tokens") == 0 && i + 1 < argc) {
+			if (!parse_uint_opt("--max-tokens", argv[++i], 1 << 20, &max_tokens))
+				return EXIT_USAGE;
+		} else if (strcmp(argv[i], "--temperature") == 0 && i + 1 < argc) {
+			char *end;
+			const char *v = argv[++i];
+			temp = strtod(v, &end);
+			if (end == v || *end || !(temp >= 0 && temp <= 2)) {
+				fprintf(stderr, "clawgrid: model: --temperature: a number from 0 to 2\n");
+				return EXIT_USAGE;
+			}
+		} else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+			if (!parse_uint_opt("--seed", argv[++i], UINT32_MAX, &seed))
+				return EXIT_USAGE;
+		}
 		else if (argv[i][0] == '-' && argv[i][1]) {
 			fprintf(stderr, "clawgrid: model %s: unknown option %s\n", sub, argv[i]);
 			return EXIT_USAGE;

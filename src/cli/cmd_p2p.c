@@ -36,6 +36,8 @@ struct sess {
 	struct p2p_conn *conn;
 	struct event *deadline;
 	const char *target;
+	const char *more_targets[P2P_MAX_LISTEN - 1]; /* listen: further addresses */
+	size_t n_more;
 	int rc;
 	bool identified;
 	/* dial actions */
@@ -363,8 +365,12 @@ static void on_event(struct p2p_swarm *sw, enum p2p_event ev, struct p2p_conn *c
 		return;
 	if (ev == P2P_EV_CONN_DOWN && ss->rc == -1)
 		fail(ss, "connection", reason);
-	else if (ev == P2P_EV_IDENTIFIED && !ss->identified && !ss->ping_count) {
+	else if ((ev == P2P_EV_IDENTIFIED || ev == P2P_EV_IDENTIFY_FAILED) && !ss->identified && !ss->ping_count) {
+		/* A peer without identify is still usable: print what the connection tells, then go on. */
 		ss->identified = true;
+		if (ev == P2P_EV_IDENTIFY_FAILED)
+			log_info("p2p", "peer did not identify itself", "peer=%s reason=\"%s\"", p2p_conn_peer_id(c),
+				 reason ? reason : "");
 		print_identify(ss);
 		run_actions(ss);
 	}
@@ -405,7 +411,7 @@ static void on_dial(struct p2p_conn *c, const cg_err *err, void *arg)
 static void usage(void)
 {
 	fprintf(stderr, "usage: clawgrid p2p id\n"
-			"       clawgrid p2p listen MULTIADDR [--muxer yamux|mplex]\n"
+			"       clawgrid p2p listen MULTIADDR [MULTIADDR...] [--muxer yamux|mplex]\n"
 			"       clawgrid p2p dial MULTIADDR [--muxer M] [--echo BYTES[K|M]] [--streams N] [--protocol P]\n"
 			"       clawgrid p2p ping MULTIADDR [-c N] [--muxer M]\n"
 			"       clawgrid p2p peers [--all]\n"
@@ -451,8 +457,18 @@ int cmd_p2p(struct cli *c, int argc, char **argv)
 	const char *sub = argv[1];
 	if (strcmp(sub, "id") == 0)
 		return cmd_id_p2p(c);
-	if (strcmp(sub, "peers") == 0)
-		return cmd_peers(c, argc > 2 && strcmp(argv[2], "--all") == 0);
+	if (strcmp(sub, "peers") == 0) {
+		bool all = false;
+		for (int i = 2; i < argc; i++) {
+			if (strcmp(argv[i], "--all") == 0)
+				all = true;
+			else if (strcmp(argv[i], "--json") != 0) { /* --json: taken by main */
+				fprintf(stderr, "clawgrid p2p peers: unexpected argument %s\n", argv[i]);
+				return EXIT_USAGE;
+			}
+		}
+		return cmd_peers(c, all);
+	}
 	if (strcmp(sub, "listen") != 0 && strcmp(sub, "dial") != 0 && strcmp(sub, "ping") != 0) {
 		fprintf(stderr, "clawgrid p2p: unknown subcommand '%s'\n", sub);
 		usage();
@@ -466,8 +482,19 @@ int cmd_p2p(struct cli *c, int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (a[0] != '-' && !ss.target) {
-			ss.target = a;
+		if (strcmp(a, "--json") == 0)
+			continue; /* main already switched to JSON output */
+		if (a[0] != '-') {
+			/* listen takes several addresses (ip4 and ip6 at once); dial and ping one target */
+			if (!ss.target) {
+				ss.target = a;
+			} else if (strcmp(sub, "listen") == 0 && ss.n_more < P2P_MAX_LISTEN - 1) {
+				ss.more_targets[ss.n_more++] = a;
+			} else {
+				fprintf(stderr, "clawgrid p2p %s: unexpected argument %s\n", sub, a);
+				usage();
+				return EXIT_USAGE;
+			}
 			continue;
 		}
 		if (!v) {
@@ -539,10 +566,13 @@ int cmd_p2p(struct cli *c, int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (strcmp(sub, "listen") == 0) {
 		ss.listening = true;
-		if (p2p_swarm_listen(ss.sw, ss.target, &e) < 0) {
-			fprintf(stderr, "clawgrid p2p listen: %s\n", e.msg);
-			rc = e.code == CG_E_INVALID_ARGUMENT ? EXIT_USAGE : EXIT_FAIL;
-			goto out;
+		for (size_t i = 0; i <= ss.n_more; i++) {
+			const char *ma = i == 0 ? ss.target : ss.more_targets[i - 1];
+			if (p2p_swarm_listen(ss.sw, ma, &e) < 0) {
+				fprintf(stderr, "clawgrid p2p listen: %s: %s\n", ma, e.msg);
+				rc = e.code == CG_E_INVALID_ARGUMENT ? EXIT_USAGE : EXIT_FAIL;
+				goto out;
+			}
 		}
 		const char *addrs[64];
 		size_t n = p2p_swarm_listen_addrs(ss.sw, addrs, 64);

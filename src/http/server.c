@@ -112,11 +112,11 @@ struct http_server {
 	struct conn *conns;   /* adopted, doubly linked */
 	struct conn *pending; /* created in bevcb, adoption event not yet run */
 	struct http_req *reqs; /* unfinished requests */
-	struct linger *lingers; /* sockets read to EOF after an error reply (see linger_start) */
+	struct slow_close *lingers; /* sockets read to EOF after an error reply (see linger_start) */
 	int nconns, inflight, nlingers;
 	uint8_t admin_hash[32];
 	bool have_admin;
-	bool draining;
+	bool draining, freeing;
 	struct event *drain_timer;
 	http_drained_fn drained;
 	void *drained_arg;
@@ -184,16 +184,16 @@ static void check_drained(struct http_server *s);
  * freed the connection; we read and discard whatever still arrives until EOF, LINGER_MS or
  * LINGER_MAX_BYTES, then close. The bufferevent survives evhttp's bufferevent_free() because we hold a
  * reference to it (bufferevent_free only drops evhttp's). */
-struct linger {
+struct slow_close {
 	struct http_server *s;
 	struct bufferevent *bev;
 	struct event *ev;
 	bool started;
 	size_t drained;
-	struct linger *prev, *next;
+	struct slow_close *prev, *next;
 };
 
-static void linger_end(struct linger *l)
+static void linger_end(struct slow_close *l)
 {
 	struct http_server *s = l->s;
 	if (l->prev)
@@ -212,7 +212,7 @@ static void linger_end(struct linger *l)
 
 static void linger_read(struct bufferevent *bev, void *arg)
 {
-	struct linger *l = arg;
+	struct slow_close *l = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	l->drained += evbuffer_get_length(in);
 	evbuffer_drain(in, evbuffer_get_length(in));
@@ -229,7 +229,7 @@ static void linger_event(struct bufferevent *bev, short what, void *arg)
 
 static void linger_timer(evutil_socket_t fd, short what, void *arg)
 {
-	struct linger *l = arg;
+	struct slow_close *l = arg;
 	(void)fd;
 	(void)what;
 	if (l->started) {
@@ -254,7 +254,7 @@ static void linger_start(struct http_server *s, struct bufferevent *bev)
 {
 	if (s->nlingers >= s->o.max_connections)
 		return;
-	struct linger *l = calloc(1, sizeof *l);
+	struct slow_close *l = calloc(1, sizeof *l);
 	if (!l)
 		return;
 	l->s = s;
@@ -335,39 +335,42 @@ static bool rewrite_error(struct conn *c, struct evbuffer *out)
 	size_t len = evbuffer_get_length(out);
 	if (c->err_off >= len)
 		return false;
-	size_t n = len - c->err_off;
-	if (n > 4096)
-		return false; /* evhttp's error pages are tiny; anything else is not one */
-	char *copy = malloc(n + 1);
-	if (!copy)
+	/* evhttp's error pages are tiny; anything bigger is not one. A reply to an earlier pipelined request
+	 * may still wait in front of it (err_off bytes): give up when that one is big (rare: the error reply
+	 * then stays evhttp's HTML page). */
+	if (len - c->err_off > 4096 || len > 65536)
 		return false;
-	struct evbuffer_ptr at;
-	if (evbuffer_ptr_set(out, &at, c->err_off, EVBUFFER_PTR_SET) < 0 ||
-	    evbuffer_copyout_from(out, &at, copy, n) != (ev_ssize_t)n) {
-		free(copy);
+	char *all = malloc(len + 1);
+	if (!all)
+		return false;
+	/* A socket bufferevent keeps the start of its output frozen (only its own writer removes bytes) once it
+	 * has written anything; reading and replacing the front needs it thawed for a moment. Freezing it
+	 * again afterwards is the state the writer leaves it in anyway. */
+	evbuffer_unfreeze(out, 1);
+	if (evbuffer_copyout(out, all, len) != (ev_ssize_t)len) {
+		evbuffer_freeze(out, 1);
+		free(all);
 		return false;
 	}
-	copy[n] = 0;
+	all[len] = 0;
+	char *copy = all + c->err_off;
 	/* An interim 100 Continue may come first (the error followed the client's Expect). */
 	const char *p = copy;
 	int major, minor, status;
 	while (sscanf(p, "HTTP/%d.%d %d", &major, &minor, &status) == 3 && status >= 100 && status < 200) {
-		const char *end = strstr(p, "
-
-");
+		const char *end = strstr(p, "\r\n\r\n");
 		if (!end) {
-			free(copy);
+			evbuffer_freeze(out, 1);
+			free(all);
 			return false;
 		}
 		p = end + 4;
 	}
-	const char *line_end = strstr(p, "
-");
+	const char *line_end = strstr(p, "\r\n");
 	if (!*p || sscanf(p, "HTTP/%d.%d %d", &major, &minor, &status) != 3 || status < 400 || !line_end ||
-	    !strstr(p, "
-
-")) {
-		free(copy);
+	    !strstr(p, "\r\n\r\n")) {
+		evbuffer_freeze(out, 1);
+		free(all);
 		return false;
 	}
 	const char *path;
@@ -390,8 +393,9 @@ static bool rewrite_error(struct conn *c, struct evbuffer *out)
 	json_decref(v);
 	struct evbuffer *front = evbuffer_new();
 	if (!body || !front) {
+		evbuffer_freeze(out, 1);
 		free(body);
-		free(copy);
+		free(all);
 		if (front)
 			evbuffer_free(front);
 		return false;
@@ -409,6 +413,7 @@ static bool rewrite_error(struct conn *c, struct evbuffer *out)
 	if (!head)
 		evbuffer_add(out, body, strlen(body));
 	evbuffer_prepend_buffer(out, front);
+	evbuffer_freeze(out, 1);
 	c->rewriting = false;
 	evbuffer_free(front);
 	char st[8];
@@ -416,7 +421,7 @@ static bool rewrite_error(struct conn *c, struct evbuffer *out)
 	metrics_add(s->m_req, 1, rt ? rt->path : "unmatched", st);
 	log_debug("http", "transport error", "status=%d route=%s", status, rt ? rt->path : "unmatched");
 	free(body);
-	free(copy);
+	free(all);
 	return true;
 }
 
@@ -514,6 +519,8 @@ static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *i
 	if (c->phase == PH_WAIT) {
 		c->phase = PH_HEADERS;
 		c->nl = 0;
+		c->line_len = 0;
+		c->line_done = false;
 		conn_arm(c, c->s->o.header_timeout_ms);
 	}
 	size_t len = evbuffer_get_length(buf);
@@ -599,8 +606,11 @@ static void conn_adopt(struct conn *c)
 		s->conns->prev = c;
 	s->conns = c;
 	s->nconns++;
+	c->fix = event_new(s->base, -1, 0, conn_fix_cb, c);
 	evhttp_connection_set_closecb(evcon, conn_close_cb, c);
 	c->incb = evbuffer_add_cb(bufferevent_get_input(bev), conn_input_cb, c);
+	if (c->fix)
+		c->outcb = evbuffer_add_cb(bufferevent_get_output(bev), conn_output_cb, c);
 	c->phase = PH_WAIT;
 	conn_arm(c, s->o.header_timeout_ms);
 	bufferevent_decref(bev);
@@ -694,8 +704,9 @@ struct http_server *http_server_new(struct event_base *base, const struct http_s
 	evhttp_set_timeout(s->http, BACKSTOP_TIMEOUT_S);
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 						    EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	/* Let clients that send a too-big body still read the 413 instead of a connection reset. */
-	evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
+	/* No EVHTTP_SERVER_LINGERING_CLOSE: with it evhttp reads a too-big body to its announced end before it
+	 * answers (a client announcing gigabytes waits for the body timeout and gets no 413). It answers at
+	 * once instead; the lingering close after that reply is ours (linger_start). */
 	evhttp_set_default_content_type(s->http, "application/json");
 	s->m_req = metrics_counter("clawgrid_http_requests_total", "HTTP requests by route and status.",
 				   "route,status");
@@ -720,6 +731,9 @@ void http_server_free(struct http_server *s)
 	if (s->drain_timer)
 		event_free(s->drain_timer);
 	s->drained = NULL;
+	s->freeing = true;
+	while (s->lingers)
+		linger_end(s->lingers);
 	/* evhttp_free closes every connection; conn_close_cb tells in-flight handlers. Requests that their
 	 * handlers still hold outlive the server: they are detached and freed when the handler finishes them. */
 	evhttp_free(s->http);
@@ -1004,6 +1018,23 @@ static const struct route *match(struct http_server *s, const struct http_req *r
 	return best;
 }
 
+/* The route a raw request path would reach, ignoring methods and guards (for evhttp's own error replies,
+ * where only the route's flags and label matter). */
+static const struct route *route_for_path(struct http_server *s, const char *path, size_t n)
+{
+	const struct route *best = NULL;
+	for (size_t i = 0; i < s->nroutes; i++) {
+		const struct route *r = &s->routes[i];
+		if (!(r->flags & HTTP_PREFIX)) {
+			if (r->plen == n && memcmp(r->path, path, n) == 0)
+				return r;
+		} else if (r->plen <= n && memcmp(r->path, path, r->plen) == 0 && (!best || r->plen > best->plen)) {
+			best = r;
+		}
+	}
+	return best;
+}
+
 static bool token_ok(struct http_server *s, const char *authz)
 {
 	if (!s->have_admin || !authz || strncasecmp(authz, "Bearer ", 7) != 0)
@@ -1128,6 +1159,18 @@ static void gen_cb(struct evhttp_request *ev, void *arg)
 		return;
 	}
 	r->route = rt;
+	/* Two Content-Length headers: evhttp used the first, a proxy in front of us may have used the other.
+	 * Refuse rather than guess where this request ends (request smuggling). */
+	int ncl = 0;
+	struct evkeyval *kv;
+	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(ev), next)
+		ncl += strcasecmp(kv->key, "Content-Length") == 0;
+	if (ncl > 1) {
+		http_reply_header(r, "Connection", "close");
+		cg_fail(&e, CG_E_INVALID_ARGUMENT, "more than one Content-Length header");
+		server_error(r, rt->flags, &e);
+		return;
+	}
 	size_t blen = evbuffer_get_length(evhttp_request_get_input_buffer(ev));
 	if (rt->flags & HTTP_ADMIN) {
 		r->admin = token_ok(s, evhttp_find_header(evhttp_request_get_input_headers(ev), "Authorization"));
@@ -1331,8 +1374,17 @@ void http_reply(struct http_req *r, int status, const char *content_type, const 
 	if (!finish(r, status))
 		return;
 	std_headers(r, content_type ? content_type : "application/octet-stream");
+	/* evhttp 2.1 would send the body even for HEAD (and then no Content-Length): the next response on the
+	 * connection would start inside it. HEAD gets the headers of the GET, with its length; 204 and 304 get
+	 * neither body nor length. */
+	bool no_body = r->mbit == HTTP_HEAD || status == 204 || status == 304;
+	if (r->mbit == HTTP_HEAD && status != 204 && status != 304) {
+		char cl[24];
+		snprintf(cl, sizeof cl, "%zu", len);
+		evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Content-Length", cl);
+	}
 	struct evbuffer *b = evbuffer_new();
-	if (b && len)
+	if (b && len && !no_body)
 		evbuffer_add(b, body, len);
 	struct evhttp_request *ev = r->ev;
 	/* From here libevent owns the request; on_complete releases r once the reply is written. */

@@ -4,7 +4,10 @@
  * Routing: by method set + exact path, or by path prefix (the longest matching prefix wins; exact routes
  * win over prefixes). No match -> 404, path known but method not -> 405 with Allow. Each route has a body
  * cap: bigger bodies are refused with 413 before the handler runs (Content-Length over the server-wide
- * maximum is refused by the transport without reading the body). HTTP_ADMIN routes need
+ * maximum is refused by the transport at once, without reading the body). Requests the transport itself
+ * refuses (400 malformed, 413, 417, 501) get the same JSON errors as routes (a JSON-RPC envelope on
+ * HTTP_RPC_ERRORS routes), are counted in the metrics and are followed by a short lingering close. HEAD
+ * answers have no body. HTTP_ADMIN routes need
  * `Authorization: Bearer <admin token>` (compared in constant time), else 401 E_AUTH_REQUIRED.
  *
  * Lifetime and ownership: handlers run on the loop thread. A handler receives a `struct http_req *` that

@@ -400,7 +400,8 @@ int gguf_parse(const uint8_t *p, size_t len, uint64_t file_size, struct gguf_inf
 			(unsigned long long)out->data_offset, GGUF_MAX_HEADER);
 		goto fail;
 	}
-	if (out->data_size > file_size || out->data_offset + out->data_size > file_size) {
+	/* No tensor data (a vocabulary-only file): the padding before the empty data section may be absent. */
+	if (out->data_size && (out->data_size > file_size || out->data_offset + out->data_size > file_size)) {
 		cg_fail(e, CG_E_INVALID_ARGUMENT,
 			"GGUF tensor data is truncated: the tensors need %llu bytes from offset %llu, the file has %llu",
 			(unsigned long long)out->data_size, (unsigned long long)out->data_offset,

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -288,6 +289,14 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *arg)
 	return buf_append(&r->resp, p, n) == 0 ? n : 0;
 }
 
+/* libcurl 7.88 opens its TCP sockets without SOCK_CLOEXEC; a child the node forks must not inherit them. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	(void)arg;
+	(void)purpose;
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 static struct up_req *xfer_new(struct up_engine *u, enum xkind kind, const char *path, cg_err *e)
 {
 	struct up_req *r = calloc(1, sizeof *r);
@@ -307,6 +316,7 @@ static struct up_req *xfer_new(struct up_engine *u, enum xkind kind, const char 
 	curl_easy_setopt(r->h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(r->h, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(r->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(r->h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
 	curl_easy_setopt(r->h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(r->h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	if (kind != X_CHAT)

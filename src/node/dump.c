@@ -11,7 +11,6 @@
 #include <strings.h>
 
 #include "base/buf.h"
-#include "base/clock.h"
 #include "base/enc.h"
 #include "base/log.h"
 #include "node/node_int.h"
@@ -132,14 +131,15 @@ int node_dump_export(struct store *st, json_t **out, cg_err *e)
 	int r = store_exec(st, "BEGIN", e); /* one read snapshot for the whole export */
 	if (r < 0)
 		return r;
-	json_t *doc = json_pack("{s:s,s:i,s:I,s:{},s:[],s:{}}", "format", NODE_EXPORT_FORMAT, "version",
-				NODE_EXPORT_VERSION, "exportedAt", (json_int_t)clock_now_ms(), "schemaVersions", "objects",
-				"tables");
+	/* No timestamp in the document: the same store always exports to the same bytes, so an export, an
+	 * import into a fresh data directory and a second export can be compared with cmp. */
+	json_t *doc = json_pack("{s:s,s:i,s:{},s:[],s:{}}", "format", NODE_EXPORT_FORMAT, "version",
+				NODE_EXPORT_VERSION, "schemaVersions", "objects", "tables");
 	json_t *objects = json_object_get(doc, "objects"), *tables = json_object_get(doc, "tables");
 	sqlite3_stmt *s = NULL;
 	if (sqlite3_prepare_v2(db,
 			       "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE "
-			       "'sqlite_%' ORDER BY rowid",
+			       "'sqlite_%' ORDER BY type <> 'table', rowid",
 			       -1, &s, NULL) != SQLITE_OK) {
 		r = sql_fail(st, e, "export: read schema");
 		goto out;

@@ -1,7 +1,7 @@
 /* Wiring of the model module into the node: the "models" config section, the registry on the node's loop,
  * the model.* JSON-RPC methods (list, info, status, add, rm, load, unload, chat) and, for the owner's local
- * use, an OpenAI-compatible POST /local/v1/chat/completions (admin token; SSE when "stream": true). The
- * provider routes call the same C API (model_chat_start). */
+ * use, an OpenAI-compatible POST /local/v1/chat/completions (admin token; SSE when "stream": true) and
+ * GET /local/v1/models. The provider routes call the same C API (model_chat_start). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -259,6 +259,23 @@ static void h_local_chat(struct http_req *r, void *arg)
 	http_req_on_close(r, h_gone, h);
 }
 
+/* ---- GET /local/v1/models: the OpenAI model list, for SDKs that look before they ask ---- */
+
+static void h_local_models(struct http_req *r, void *arg)
+{
+	struct mod *m = arg;
+	json_t *models = model_list(m->reg), *data = json_array(), *it;
+	size_t i;
+	json_array_foreach(models, i, it) {
+		if (json_object_get(it, "error"))
+			continue; /* not a usable model file */
+		json_array_append_new(data, json_pack("{s:O,s:s,s:i,s:s}", "id", json_object_get(it, "name"), "object",
+						      "model", "created", 0, "owned_by", "clawgrid"));
+	}
+	json_decref(models);
+	http_reply_json(r, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
+}
+
 static int start(struct node *n, int idx, cg_err *e)
 {
 	struct mod *m = calloc(1, sizeof *m);
@@ -288,6 +305,8 @@ static int start(struct node *n, int idx, cg_err *e)
 	if (n->http && http_route(n->http, HTTP_POST, "/local/v1/chat/completions", HTTP_ADMIN, LOCAL_CHAT_BODY,
 				  h_local_chat, m) < 0)
 		log_warn("model", "the local chat route is already taken", NULL);
+	if (n->http && http_route(n->http, HTTP_GET, "/local/v1/models", HTTP_ADMIN, 0, h_local_models, m) < 0)
+		log_warn("model", "the local models route is already taken", NULL);
 	return 0;
 }
 

@@ -16,7 +16,7 @@
 
 #include "base/json.h"
 #include "base/log.h"
-#include "cli/version.h"
+#include "base/version.h"
 #include "crypto/identity.h"
 #include "node/modules.h"
 #include "p2p/multiaddr.h"
@@ -284,7 +284,8 @@ static void on_event(struct p2p_swarm *sw, enum p2p_event ev, struct p2p_conn *c
 	for (struct pending *p = md->pending; p; p = p->next) {
 		if (p->finished || p->conn != c)
 			continue;
-		if (ev == P2P_EV_IDENTIFIED && !p->want_ping) {
+		if ((ev == P2P_EV_IDENTIFIED || ev == P2P_EV_IDENTIFY_FAILED) && !p->want_ping) {
+			/* Without identify the answer holds what the connection itself tells (id, address, muxer). */
 			pending_finish(p, conn_json(md, c), NULL);
 			schedule_reap(md);
 		} else if (ev == P2P_EV_CONN_DOWN) {
@@ -352,7 +353,30 @@ static int rpc_peers(void *arg, struct rpc_call *call, json_t *params, json_t **
 	int r;
 	if ((r = jp_only(params, "params", keys, e)) < 0 || (r = jp_bool(params, "params", "all", 0, &all, e)) < 0)
 		return r;
-	*result = json_pack("{s:o}", "peers", p2p_peerstore_json(p2p_swarm_peerstore(md->sw), all));
+	json_t *peers = p2p_peerstore_json(p2p_swarm_peerstore(md->sw), all);
+	/* Each live connection under its peer: where it comes from and how it is multiplexed. */
+	struct p2p_conn *conns[256];
+	size_t nc = p2p_swarm_conns(md->sw, conns, 256);
+	if (nc > 256)
+		nc = 256;
+	size_t i;
+	json_t *peer;
+	json_array_foreach(peers, i, peer)
+	{
+		const char *id = json_string_value(json_object_get(peer, "id"));
+		json_t *list = json_array();
+		for (size_t k = 0; id && k < nc; k++) {
+			if (strcmp(p2p_conn_peer_id(conns[k]), id) != 0)
+				continue;
+			json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:i}", "remoteAddr",
+							      p2p_conn_remote_addr(conns[k]), "muxer",
+							      p2p_conn_muxer(conns[k]), "direction",
+							      p2p_conn_inbound(conns[k]) ? "inbound" : "outbound",
+							      "streams", p2p_conn_stream_count(conns[k])));
+		}
+		json_object_set_new(peer, "conns", list);
+	}
+	*result = json_pack("{s:o}", "peers", peers);
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,7 +126,55 @@ json_t *node_status_summary(struct node *n)
 			      "settlement", "pending", 0);
 	for (int i = 0; n->priv && i < n->priv->nstatus; i++)
 		n->priv->status[i].fn(n, n->priv->status[i].arg, s);
+	node_status_normalize(s);
 	return s;
+}
+
+static json_t *object_member(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	if (!json_is_object(v)) {
+		v = json_object();
+		json_object_set_new(o, key, v);
+	}
+	return v;
+}
+
+static bool one_of(json_t *v, const char *const *allowed)
+{
+	for (int i = 0; json_is_string(v) && allowed[i]; i++)
+		if (strcmp(json_string_value(v), allowed[i]) == 0)
+			return true;
+	return false;
+}
+
+void node_status_normalize(json_t *s)
+{
+	/* The spec's fields keep their types and value sets whatever the contributors wrote (or failed to
+	 * write): clients switch on them. Anything a contributor adds beside them is left alone. */
+	static const char *const avail[] = {"ok", "degraded", "unavailable", NULL};
+	static const char *const sources[] = {"web3/decentralized", "centralized", NULL};
+	static const char *const bstat[] = {"active", "exhausted", "unbound", NULL};
+	json_t *brain = object_member(s, "brain");
+	if (!one_of(json_object_get(brain, "availability"), avail))
+		json_object_set_new(brain, "availability", json_string("unavailable"));
+	if (!one_of(json_object_get(brain, "source"), sources))
+		json_object_set_new(brain, "source", json_null());
+	for (int i = 0; i < 2; i++) {
+		const char *k = i ? "model" : "provider";
+		if (!json_is_string(json_object_get(brain, k)))
+			json_object_set_new(brain, k, json_null());
+	}
+	json_t *bill = object_member(s, "billing");
+	if (!one_of(json_object_get(bill, "status"), bstat))
+		json_object_set_new(bill, "status", json_string("unbound"));
+	/* credits is an amount (decimal string); no budget bound means none to spend: "0", not null. */
+	if (!json_is_amount_str(json_string_value(json_object_get(bill, "credits"))))
+		json_object_set_new(bill, "credits", json_string("0"));
+	json_t *set = object_member(s, "settlement");
+	json_t *pending = json_object_get(set, "pending");
+	if (!json_is_integer(pending) || json_integer_value(pending) < 0)
+		json_object_set_new(set, "pending", json_integer(0));
 }
 
 /* ---------------------------------------------------------------- core RPC methods */

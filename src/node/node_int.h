@@ -14,6 +14,11 @@ struct store;
 
 /* web3.status.summary as the node builds it (caller frees). */
 json_t *node_status_summary(struct node *n);
+/* Forces the spec's fields of a summary (seed-digest §1.4) into shape after the contributors ran:
+ * brain {source: "web3/decentralized"|"centralized"|null, provider, model: string|null,
+ * availability: "ok"|"degraded"|"unavailable"}, billing {status: "active"|"exhausted"|"unbound",
+ * credits: decimal string ("0" when there is none)}, settlement {pending: integer >= 0}. */
+void node_status_normalize(json_t *summary);
 int node_register_core(struct node *n);
 int node_register_routes(struct node *n, size_t rpc_max_body);
 
@@ -24,7 +29,7 @@ int node_lock_data_dir(const char *dir, int *fd_out, cg_err *e);
 int node_read_admin_token(const char *dir, char *out, size_t cap, cg_err *e);
 
 /* Export / import of the whole store (every table of every module, schema versions included):
- * {"format":"clawgrid-export","version":1,"exportedAt":ms,"schemaVersions":{module:n},
+ * {"format":"clawgrid-export","version":1,"schemaVersions":{module:n},
  *  "objects":[{"type","name","sql"}...], "tables":{name:{"columns":[...],"rows":[[...]...]}}}
  * BLOB values are {"$base64":"..."}. Import replaces the store's content in one transaction. */
 #define NODE_EXPORT_FORMAT "clawgrid-export"

@@ -173,7 +173,17 @@ struct id_reader {
 	buf in;
 	bool push;
 	bool done;
+	bool recorded; /* the message was accepted */
 };
+
+/* Our own request on a new connection ended without a usable answer: subscribers waiting for the peer's
+ * identify (the CLI's dial, p2p.dial) go on without it instead of waiting for a timeout. */
+static void identify_failed(struct p2p_conn *c, const char *why)
+{
+	log_debug("p2p", "identify failed", "peer=%s reason=\"%s\"", c->peer_id, why ? why : "");
+	if (c->state == CONN_OPEN)
+		p2p_swarm_emit(c->sw, P2P_EV_IDENTIFY_FAILED, c, why ? why : "identify failed");
+}
 
 static void rd_data(struct p2p_stream *s, const uint8_t *p, size_t n, void *arg)
 {
@@ -210,6 +220,7 @@ static void rd_data(struct p2p_stream *s, const uint8_t *p, size_t n, void *arg)
 	} else if (!record(c, info, r->push)) {
 		p2p_stream_reset(s, "identify: public key does not match the peer id");
 	} else {
+		r->recorded = true;
 		p2p_stream_close_write(s);
 		p2p_swarm_emit(c->sw, P2P_EV_IDENTIFIED, c, NULL);
 	}
@@ -230,8 +241,10 @@ static void rd_eof(struct p2p_stream *s, void *arg)
 static void rd_close(struct p2p_stream *s, const char *reason, void *arg)
 {
 	struct id_reader *r = arg;
-	if (reason && !r->done)
-		log_debug("p2p", "identify stream failed", "peer=%s reason=\"%s\"", p2p_stream_conn(s)->peer_id, reason);
+	if (!r->push && !r->recorded)
+		identify_failed(p2p_stream_conn(s), reason ? reason : "no identify message");
+	else if (reason && !r->recorded)
+		log_debug("p2p", "identify push failed", "peer=%s reason=\"%s\"", p2p_stream_conn(s)->peer_id, reason);
 	buf_done(&r->in);
 	free(r);
 }
@@ -253,12 +266,13 @@ static void id_opened(struct p2p_stream *s, const cg_err *err, void *arg)
 {
 	struct p2p_conn *c = arg;
 	if (!s) {
-		log_debug("p2p", "identify not supported", "peer=%s reason=\"%s\"", c->peer_id, err ? err->msg : "");
+		identify_failed(c, err ? err->msg : "cannot open the identify stream");
 		return;
 	}
 	struct id_reader *r = reader_new(false);
 	if (!r) {
 		p2p_stream_reset(s, "out of memory");
+		identify_failed(c, "out of memory");
 		return;
 	}
 	p2p_stream_set_cbs(s, &reader_cbs, r);
@@ -269,7 +283,7 @@ void p2p_identify_conn_up(struct p2p_conn *c)
 {
 	cg_err e = {0};
 	if (p2p_conn_open_stream(c, P2P_ID_PROTOCOL, id_opened, c, &e) < 0)
-		log_debug("p2p", "cannot open identify stream", "peer=%s reason=\"%s\"", c->peer_id, e.msg);
+		identify_failed(c, e.msg);
 }
 
 /* ---- answering --------------------------------------------------------------------------------------- */

@@ -62,8 +62,12 @@ int p2p_swarm_listen(struct p2p_swarm *sw, const char *maddr, cg_err *e);
  * addresses). Returns how many were written (at most max); each string is borrowed until the next listen. */
 size_t p2p_swarm_listen_addrs(struct p2p_swarm *sw, const char **out, size_t max);
 
-/* Connection events, for the node and the CLI. reason is NULL except for CONN_DOWN. */
-enum p2p_event { P2P_EV_CONN_UP = 1, P2P_EV_CONN_DOWN, P2P_EV_IDENTIFIED };
+/* Connection events, for the node and the CLI. reason is NULL except for CONN_DOWN and IDENTIFY_FAILED.
+ * IDENTIFY_FAILED: our identify request on a new connection got no usable answer (the peer does not speak
+ * /ipfs/id/1.0.0, reset the stream, or sent a bad message); the connection stays open. Exactly one of
+ * IDENTIFIED and IDENTIFY_FAILED follows each CONN_UP while the connection lives (IDENTIFIED also follows
+ * every accepted identify push). */
+enum p2p_event { P2P_EV_CONN_UP = 1, P2P_EV_CONN_DOWN, P2P_EV_IDENTIFIED, P2P_EV_IDENTIFY_FAILED };
 typedef void (*p2p_event_fn)(struct p2p_swarm *sw, enum p2p_event ev, struct p2p_conn *c, const char *reason,
 			     void *arg);
 /* Adds a subscriber (at most 4). 0 or E_QUOTA_EXCEEDED. */

@@ -113,7 +113,19 @@ static size_t entity(const char *s, size_t n, buf *out)
 			return l + 1;
 		}
 	if (l >= 2 && s[0] == '#') {
-		long cp = s[1] == 'x' || s[1] == 'X' ? strtol(s + 2, NULL, 16) : strtol(s + 1, NULL, 10);
+		/* Numeric reference: decimal or x-hex, at most 8 digits (the search window above caps it). */
+		bool hex = s[1] == 'x' || s[1] == 'X';
+		long cp = 0;
+		for (size_t k = hex ? 2 : 1; k < l; k++) {
+			int dv = isdigit((unsigned char)s[k]) ? s[k] - '0'
+				 : hex && isxdigit((unsigned char)s[k]) ? (tolower((unsigned char)s[k]) - 'a' + 10)
+									: -1;
+			if (dv < 0) {
+				cp = 0;
+				break;
+			}
+			cp = cp * (hex ? 16 : 10) + dv;
+		}
 		if (cp > 0 && cp < 0x80 && cp >= 0x20) {
 			(void)!buf_putc(out, (uint8_t)cp);
 			return l + 1;

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
+#include <sodium.h>
 
 #include "base/buf.h"
 #include "base/log.h"
@@ -28,6 +30,7 @@ struct hc_req {
 	struct curl_slist *hdrs;
 	char *url;
 	char *body;
+	size_t body_len;
 	buf resp;        /* buffered body */
 	buf rhdr;        /* raw response headers of the final response */
 	struct hc_cb cb;
@@ -50,6 +53,12 @@ static void global_init(void)
 }
 
 static void check_done(struct hc *c);
+
+/* Every descriptor is close-on-exec (the sandbox forks children): curl opens its sockets through this. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
 
 static void on_sock_event(evutil_socket_t fd, short what, void *arg)
 {
@@ -148,6 +157,9 @@ static void req_free(struct hc_req *r)
 		curl_multi_remove_handle(c->multi, r->easy);
 		curl_easy_cleanup(r->easy);
 	}
+	/* Request headers may carry credentials (Authorization) and buffered bodies lease tokens: wipe both. */
+	for (struct curl_slist *h = r->hdrs; h; h = h->next)
+		sodium_memzero(h->data, strlen(h->data));
 	curl_slist_free_all(r->hdrs);
 	if (r->fb_timer)
 		event_free(r->fb_timer);
@@ -156,8 +168,11 @@ static void req_free(struct hc_req *r)
 	if (r->kill_ev)
 		event_free(r->kill_ev);
 	free(r->url);
-	free(r->body);
-	buf_done(&r->resp);
+	if (r->body) {
+		sodium_memzero(r->body, r->body_len);
+		free(r->body);
+	}
+	buf_wipe(&r->resp);
 	buf_done(&r->rhdr);
 	free(r);
 }
@@ -357,6 +372,7 @@ struct hc_req *hc_start(struct hc *c, const struct hc_opts *o, const struct hc_c
 	curl_easy_setopt(h, CURLOPT_URL, r->url);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
@@ -379,6 +395,7 @@ struct hc_req *hc_start(struct hc *c, const struct hc_opts *o, const struct hc_c
 			goto fail;
 		if (o->body_len)
 			memcpy(r->body, o->body, o->body_len);
+		r->body_len = o->body_len;
 		curl_easy_setopt(h, CURLOPT_POST, 1L);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);

@@ -395,39 +395,46 @@ static struct pv_rl *rl_get(struct provider *p, const char *lease)
 	struct pv_rl *x = calloc(1, sizeof *x);
 	if (!x)
 		return NULL;
-	x->ts = calloc((size_t)p->rate_n, sizeof *x->ts);
-	if (!x->ts) {
-		free(x);
-		return NULL;
-	}
 	snprintf(x->lease, sizeof x->lease, "%s", lease);
+	x->win_start = -1;
 	x->next = p->rl[h];
 	p->rl[h] = x;
 	return x;
 }
 
-/* Sliding log of the last rate_n request times: a new request is admitted when fewer than rate_n happened
- * within the window. Retry-After tells when the oldest one leaves it. */
+/* Admits a request when fewer than rate_n are estimated within the last window: prev * (remaining overlap of
+ * the previous window) + cur. Retry-After is when the estimate drops below the limit again. */
 static int rl_admit(struct provider *p, struct pv_rl *x, cg_err *e)
 {
-	int64_t now = clock_mono_ms();
+	const int64_t now = clock_mono_ms(), w = p->rate_window_ms;
 	x->last = now;
-	if (x->count == p->rate_n) {
-		int64_t oldest = x->ts[x->head];
-		if (oldest > now - p->rate_window_ms) {
-			p->n_rate_limited++;
-			cg_fail(e, CG_E_RATE_LIMITED, "rate limit of %lld requests per %lld ms reached for this lease",
-				(long long)p->rate_n, (long long)p->rate_window_ms);
-			e->retry_after_s = (int)((oldest + p->rate_window_ms - now + 999) / 1000);
-			if (e->retry_after_s < 1)
-				e->retry_after_s = 1;
-			return -CG_E_RATE_LIMITED;
-		}
-		x->head = (x->head + 1) % (int)p->rate_n;
-		x->count--;
+	if (x->win_start < 0) {
+		x->win_start = now;
+	} else if (now - x->win_start >= w) {
+		int64_t passed = (now - x->win_start) / w;
+		x->prev = passed == 1 ? x->cur : 0;
+		x->cur = 0;
+		x->win_start += passed * w;
 	}
-	x->ts[(x->head + x->count) % (int)p->rate_n] = now;
-	x->count++;
+	const int64_t into = now - x->win_start;
+	/* estimate = prev * (w - into) / w + cur, compared as integers: prev * (w - into) + cur * w < n * w. */
+	if (x->prev * (w - into) + x->cur * w >= p->rate_n * w) {
+		p->n_rate_limited++;
+		int64_t wait_ms;
+		if (x->cur >= p->rate_n)
+			/* This window alone is full: past its end it becomes `prev`, whose weight must fall enough. */
+			wait_ms = (w - into) + (w - p->rate_n * w / x->cur) + 1;
+		else
+			/* prev * (w - into - t) + cur * w < n * w  <=>  t > w - into - (n - cur) * w / prev */
+			wait_ms = w - into - (p->rate_n - x->cur) * w / x->prev + 1;
+		cg_fail(e, CG_E_RATE_LIMITED, "rate limit of %lld requests per %lld ms reached for this lease",
+			(long long)p->rate_n, (long long)w);
+		e->retry_after_s = (int)((wait_ms + 999) / 1000);
+		if (e->retry_after_s < 1)
+			e->retry_after_s = 1;
+		return -CG_E_RATE_LIMITED;
+	}
+	x->cur++;
 	return 0;
 }
 
@@ -438,9 +445,9 @@ static void rl_gc(struct provider *p)
 		struct pv_rl **pp = &p->rl[h];
 		while (*pp) {
 			struct pv_rl *x = *pp;
-			if (x->inflight == 0 && x->last < now - p->rate_window_ms) {
+			/* Idle for two windows: its counts no longer matter. */
+			if (x->inflight == 0 && x->last < now - 2 * p->rate_window_ms) {
 				*pp = x->next;
-				free(x->ts);
 				free(x);
 			} else {
 				pp = &x->next;
@@ -1109,7 +1116,6 @@ void provider_free(struct provider *p)
 		while (p->rl[h]) {
 			struct pv_rl *x = p->rl[h];
 			p->rl[h] = x->next;
-			free(x->ts);
 			free(x);
 		}
 	json_decref(p->allowed);

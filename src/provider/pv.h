@@ -40,12 +40,13 @@ struct pv_resource {
 	json_t *allowed;       /* allowed consumer addresses (array) or NULL: everyone with a lease */
 };
 
-/* Per-lease rate limit and concurrency. */
+/* Per-lease rate limit (sliding window counter: this window's count plus the previous window's, weighted by
+ * how much of it still overlaps; O(1) memory whatever the limit) and concurrency. */
 struct pv_rl {
 	struct pv_rl *next;
 	char lease[64];
-	int64_t *ts; /* ring of request times (ms), capacity = rate_n */
-	int head, count;
+	int64_t win_start; /* windows are anchored at the lease's first request */
+	int64_t cur, prev;
 	int inflight;
 	int64_t last;
 };

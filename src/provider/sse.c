@@ -67,10 +67,18 @@ int sse_feed(struct sse_parser *p, const void *bytes, size_t n, cg_err *e)
 {
 	const char *s = bytes;
 	size_t i = 0;
-	if (!p->bom_checked && n) {
-		/* A UTF-8 BOM may open the stream (and only there). */
-		if (n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
-			i = 3;
+	/* A UTF-8 BOM may open the stream (and only there), possibly split across pieces: bytes that start
+	 * like a BOM and then differ were data after all and go to the line buffer. */
+	static const unsigned char bom[3] = {0xef, 0xbb, 0xbf};
+	while (!p->bom_checked && i < n) {
+		if ((unsigned char)s[i] == bom[p->bom_len]) {
+			i++;
+			if (++p->bom_len == 3)
+				p->bom_checked = true;
+			continue;
+		}
+		if (buf_append(&p->line, bom, p->bom_len) < 0)
+			return too_big(e);
 		p->bom_checked = true;
 	}
 	while (i < n) {
@@ -81,10 +89,14 @@ int sse_feed(struct sse_parser *p, const void *bytes, size_t n, cg_err *e)
 				continue;
 			}
 		}
-		/* Find the next line end in this piece. */
+		/* Find the next line end in this piece. A NUL never belongs in the text streams we read (JSON
+		 * data): refusing it keeps every event a plain C string. */
 		size_t j = i;
-		while (j < n && s[j] != '\n' && s[j] != '\r')
+		while (j < n && s[j] != '\n' && s[j] != '\r') {
+			if (s[j] == 0)
+				return cg_fail(e, CG_E_INVALID_ARGUMENT, "event stream: NUL byte");
 			j++;
+		}
 		if (j == n) {
 			if (buf_append(&p->line, s + i, n - i) < 0)
 				return too_big(e);

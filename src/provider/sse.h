@@ -4,7 +4,7 @@
  * The parser is pure: bytes in, events out through a callback. Lines may end with CRLF, LF or CR (also split
  * across pieces); "data:" lines of one event are joined with '\n'; "event:" names it; comments (":") and
  * unknown fields are ignored; a blank line dispatches. Every event is capped (max_event bytes, set at init):
- * a longer one is an error, never an unbounded buffer. */
+ * a longer one is an error, never an unbounded buffer. A NUL byte is an error too. */
 #ifndef CG_PROVIDER_SSE_H
 #define CG_PROVIDER_SSE_H
 
@@ -24,6 +24,7 @@ struct sse_parser {
 	buf line, data;
 	char event[SSE_EVENT_NAME_MAX + 1];
 	bool have_data, last_cr, bom_checked;
+	unsigned bom_len;
 	size_t max_event;
 	sse_event_fn on_event;
 	void *arg;
@@ -32,7 +33,7 @@ struct sse_parser {
 void sse_init(struct sse_parser *p, size_t max_event, sse_event_fn fn, void *arg);
 void sse_done(struct sse_parser *p);
 /* Feeds n bytes. Returns 0, a negative callback result, or -CG_E_INVALID_ARGUMENT (e set) when an event or
- * line exceeds the cap. */
+ * line exceeds the cap or a NUL byte arrives. */
 int sse_feed(struct sse_parser *p, const void *bytes, size_t n, cg_err *e);
 /* End of stream: a pending event without its blank line is discarded (the spec's rule); true if there was
  * one, so a caller can tell a cut stream from a clean end. */

@@ -272,9 +272,11 @@ void pv_storage_list(struct pv_call *c)
 		}
 		limit = json_integer_value(lv);
 	} else if (ls) {
-		char *end;
-		long v = strtol(ls, &end, 10);
-		if (*end || v < 1 || v > PSTORE_LIST_MAX) {
+		long v = 0;
+		size_t k = 0;
+		for (; ls[k] >= '0' && ls[k] <= '9' && k < 4; k++)
+			v = v * 10 + (ls[k] - '0');
+		if (k == 0 || ls[k] || v < 1 || v > PSTORE_LIST_MAX) {
 			cg_fail(&e, CG_E_INVALID_ARGUMENT, "limit: must be an integer of 1..%d", PSTORE_LIST_MAX);
 			goto fail;
 		}

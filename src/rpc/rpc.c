@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/redact.h"
 
 struct method {
 	char *name;
@@ -288,6 +289,8 @@ void rpc_dispatch(struct rpc_registry *reg, const char *body, size_t len, const 
 	if (!req) {
 		char msg[200];
 		snprintf(msg, sizeof msg, "parse error: %s at line %d column %d", jerr.text, jerr.line, jerr.column);
+		/* jansson quotes the input near the error: it may be a token the client sent. */
+		redact_inplace(msg, sizeof msg);
 		done(arg, envelope(NULL, "error", proto_error(-32700, msg)));
 		return;
 	}

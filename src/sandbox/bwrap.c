@@ -71,11 +71,7 @@ int sb_bwrap_argv(const char *bwrap, const struct sandbox_spec *s, const struct 
 	rc |= sb_argv_add(a, "--seccomp");
 	rc |= sb_argv_addf(a, "%d", SB_FD_SECCOMP + base + k - 1);
 	rc |= sb_argv_add(a, "--clearenv");
-	char *const *env = s->env;
-	static char *const def[] = {"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" SB_WORKDIR,
-				    "TMPDIR=/tmp", "LANG=C.UTF-8", "USER=root", NULL};
-	if (!env)
-		env = def;
+	char *const *env = s->env ? s->env : sb_default_env;
 	for (size_t i = 0; env[i]; i++) {
 		const char *eq = strchr(env[i], '=');
 		char name[256];

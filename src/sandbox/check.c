@@ -144,9 +144,10 @@ json_t *sandbox_check(void)
 	json_object_set_new(o, "seccomp", sec);
 	json_object_set_new(o, "cgroup", check_cgroups());
 	/* --ro/--rw as root: the owner mapping that makes a caller's folder writable inside. */
-	char tmpd[] = "/tmp/clawgrid-idmap-XXXXXX", why[256];
-	int irc = mkdtemp(tmpd) ? sb_idmap_probe(tmpd, why, sizeof why) : -errno;
-	if (tmpd[sizeof tmpd - 7] != 'X')
+	char tmpd[] = "/tmp/clawgrid-idmap-XXXXXX", why[256] = "";
+	bool made = mkdtemp(tmpd) != NULL;
+	int irc = made ? sb_idmap_probe(tmpd, why, sizeof why) : -errno;
+	if (made)
 		rmdir(tmpd);
 	if (irc < 0 && !why[0])
 		snprintf(why, sizeof why, "cannot probe: %s", strerror(-irc));

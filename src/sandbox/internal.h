@@ -19,6 +19,8 @@
 #define SB_DEFAULT_DISK (64ull << 20)
 #define SB_DEFAULT_NOFILE 256
 #define SB_WORKDIR "/work"
+/* The workload's environment when the spec gives none (PATH, HOME=/work, TMPDIR, LANG, USER). */
+extern char *const sb_default_env[];
 
 /* ---- the filesystem the sandbox sees, as a backend-neutral list ---- */
 enum sb_ent_kind {

@@ -164,7 +164,7 @@ int sb_layout_build(const struct sandbox_spec *s, struct sb_layout *L, cg_err *e
 	static const char *const sys[] = {"/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"};
 	static const char *const etc[] = {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
 					  "/etc/alternatives", "/etc/ssl", "/etc/ca-certificates",
-					  "/etc/localtime", "/etc/mime.types"};
+					  "/etc/localtime", "/etc/mime.types", "/etc/os-release"};
 	int rc = 0;
 	for (size_t i = 0; i < sizeof sys / sizeof sys[0] && rc == 0; i++)
 		rc = add_host(L, sys[i]);

@@ -68,7 +68,7 @@ void sandbox_result_done(struct sandbox_result *r)
 	buf_done(&r->err);
 }
 
-static char *const default_env[] = {
+char *const sb_default_env[] = {
 	"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
 	"HOME=" SB_WORKDIR,
 	"TMPDIR=/tmp",
@@ -588,7 +588,7 @@ int sandbox_run(const struct sandbox_spec *s, struct sandbox_result *r, cg_err *
 	run_init(&R);
 	struct loop_out o;
 	memset(&o, 0, sizeof o);
-	char *const *env = s->env ? s->env : default_env;
+	char *const *env = s->env ? s->env : sb_default_env;
 	bool root = geteuid() == 0;
 
 	if (!sandbox_backend_available(s->backend, R.helper, sizeof R.helper)) {
@@ -689,7 +689,7 @@ int sandbox_run(const struct sandbox_spec *s, struct sandbox_result *r, cg_err *
 	c.helper = R.helper;
 	c.helper_argv = R.helper_argv.v;
 	if (s->backend != SANDBOX_NATIVE)
-		c.env = default_env;
+		c.env = sb_default_env;
 	c.fd_in = R.fd_in;
 	c.fd_out = R.p_out[1];
 	c.fd_err = R.p_err[1];

@@ -163,10 +163,9 @@ int sb_runsc_prepare(const char *runsc, const struct sandbox_spec *s, const stru
 	json_t *args = json_array(), *env = json_array();
 	for (size_t i = 0; s->argv[i]; i++)
 		json_array_append_new(args, json_string(s->argv[i]));
-	static const char *const def[] = {"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" SB_WORKDIR,
-					  "TMPDIR=/tmp", "LANG=C.UTF-8", "USER=root", NULL};
-	for (size_t i = 0; s->env ? s->env[i] != NULL : def[i] != NULL; i++)
-		json_array_append_new(env, json_string(s->env ? s->env[i] : def[i]));
+	char *const *ev = s->env ? s->env : sb_default_env;
+	for (size_t i = 0; ev[i]; i++)
+		json_array_append_new(env, json_string(ev[i]));
 	uint64_t disk = s->disk_bytes ? s->disk_bytes : SB_DEFAULT_DISK;
 	json_t *rl = json_pack("[o,o,o]", rlimit("RLIMIT_NOFILE", s->nofile ? s->nofile : SB_DEFAULT_NOFILE),
 			       rlimit("RLIMIT_FSIZE", disk), rlimit("RLIMIT_CORE", 0));

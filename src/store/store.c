@@ -1,8 +1,11 @@
 #include "store/store.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/log.h"
 
@@ -56,6 +59,18 @@ int store_open(const char *path, unsigned flags, struct store **out, cg_err *e)
 	struct store *st = calloc(1, sizeof *st);
 	if (!st)
 		return cg_fail(e, CG_E_INTERNAL, "store: out of memory");
+	if (!(flags & STORE_READONLY) && strcmp(path, ":memory:") != 0) {
+		/* SQLite would create the file with the process umask (0644 for most shells) and gives the -wal
+		 * and -shm files the database's mode: create it 0600 first, and take group/other bits away from
+		 * an existing one (the store holds hashes of tokens, signed records, balances). */
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		struct stat sb;
+		if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077) &&
+		    sb.st_uid == geteuid() && fchmod(fd, sb.st_mode & 0700) < 0)
+			log_warn("store", "cannot restrict the database file to mode 0600", NULL);
+		if (fd >= 0)
+			close(fd);
+	}
 	int of = (flags & STORE_READONLY) ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
 	of |= SQLITE_OPEN_NOMUTEX;
 	if (sqlite3_open_v2(path, &st->db, of, NULL) != SQLITE_OK) {

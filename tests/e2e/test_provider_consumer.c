@@ -142,9 +142,10 @@ static void issue(const char *rid, struct lease *l)
 	static int seq;
 	char consumer[43];
 	snprintf(consumer, sizeof consumer, "0x%040x", 0x1000 + ++seq);
-	json_t *r = h_rpc_ok(prov, "market.lease.issue",
-			     json_pack("{s:s,s:s,s:s,s:i}", "actorId", consumer, "resourceId", rid, "consumerActorId",
-				       consumer, "ttlMs", 600000));
+	json_t *p = json_pack("{s:s,s:s,s:s,s:i}", "actorId", consumer, "resourceId", rid, "consumerActorId", consumer,
+			      "ttlMs", 600000);
+	json_t *r = h_rpc_ok(prov, "market.lease.issue", p);
+	json_decref(p);
 	snprintf(l->id, sizeof l->id, "%s", json_string_value(json_object_get(r, "leaseId")));
 	snprintf(l->token, sizeof l->token, "%s", json_string_value(json_object_get(r, "accessToken")));
 	json_decref(r);
@@ -563,6 +564,65 @@ static void t_disconnect_and_failures(void **state)
 	assert_true(h_wait_until(inflight_zero, NULL, 10000));
 }
 
+/* Gate-LEDGER-02: the ledger refuses the entry (the lease's maxCost is too small), the answer is whole anyway;
+ * only the receipt is missing. And a revoked lease cuts its running stream. */
+static void t_ledger_failure_and_revocation(void **state)
+{
+	char consumer[43] = "0x00000000000000000000000000000000000000c1";
+	json_t *p = json_pack("{s:s,s:s,s:s,s:i,s:s}", "actorId", consumer, "resourceId", "res_chat", "consumerActorId",
+			      consumer, "ttlMs", 600000, "maxCost", "1");
+	json_t *lr = h_rpc_ok(prov, "market.lease.issue", p);
+	json_decref(p);
+	struct lease l;
+	snprintf(l.id, sizeof l.id, "%s", json_string_value(json_object_get(lr, "leaseId")));
+	snprintf(l.token, sizeof l.token, "%s", json_string_value(json_object_get(lr, "accessToken")));
+	json_decref(lr);
+	struct h_resp r;
+	assert_int_equal(call(&l, "POST", "/web3/resources/model/chat", NULL,
+			      "{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &r),
+			 200);
+	assert_non_null(strstr(r.body, "\"content\":\"w6 \""));
+	assert_non_null(strstr(r.body, "data: [DONE]"));
+	assert_null(strstr(r.body, "event: receipt"));
+	assert_null(strstr(r.body, "event: error"));
+	h_resp_free(&r);
+	assert_int_equal(call(&l, "POST", "/web3/resources/model/chat", NULL,
+			      "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &r),
+			 200);
+	char hv[64];
+	assert_false(h_resp_header(&r, "X-OpenClaw-Receipt", hv, sizeof hv));
+	assert_non_null(strstr(r.body, "w6"));
+	h_resp_free(&r);
+	json_t *entries = ledger(l.id);
+	assert_int_equal(json_array_size(entries), 0);
+	json_decref(entries);
+	assert_true(h_log_contains(prov, "ledger append failed"));
+
+	/* Revocation while streaming. */
+	struct lease v;
+	issue("res_chat", &v);
+	int fd = h_connect(prov);
+	assert_true(fd >= 0);
+	const char *b = "{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"[double:slow=200] [double:tokens=40]\"}]}";
+	char req[1024];
+	snprintf(req, sizeof req,
+		 "POST /web3/resources/model/chat HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+		 "X-OpenClaw-Lease: %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+		 v.token, v.id, strlen(b), b);
+	assert_int_equal(h_send(fd, req), 0);
+	char got[16384];
+	assert_true(h_recv_all(fd, got, 64, 1000) > 0);
+	json_decref(rpc_ok(prov, "market.lease.revoke", json_pack("{s:s,s:s,s:s}", "actorId", prov->address, "leaseId",
+								    v.id, "reason", "test")));
+	long n = h_recv_all(fd, got, sizeof got, 2500);
+	close(fd);
+	assert_true(n > 0);
+	assert_non_null(strstr(got, "E_REVOKED"));
+	assert_null(strstr(got, "[DONE]"));
+	assert_non_null(strstr(got, "\r\n0\r\n\r\n")); /* the chunked reply ended */
+	assert_true(h_wait_until(inflight_zero, NULL, 10000));
+}
+
 static void t_signed_lease_route(void **state)
 {
 	struct wallet w;
@@ -644,6 +704,7 @@ int main(void)
 		cmocka_unit_test(t_policy),
 		cmocka_unit_test(t_auth),
 		cmocka_unit_test(t_disconnect_and_failures),
+		cmocka_unit_test(t_ledger_failure_and_revocation),
 		cmocka_unit_test(t_signed_lease_route),
 		cmocka_unit_test(t_expired_and_renew),
 		cmocka_unit_test(t_sec01),

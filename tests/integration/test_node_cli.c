@@ -98,11 +98,7 @@ static void t_status_and_rpc(void **st)
 {
 	(void)st;
 	char *out = NULL, *err = NULL;
-	/* no node yet: exit 3. Without node.api the CLI falls back to api.listen: point that at a free port so
-	 * that no other process on this machine can answer. */
-	char cfg[128];
-	snprintf(cfg, sizeof cfg, "{\"api\":{\"listen\":\"127.0.0.1:%d\"}}", h_free_port());
-	assert_int_equal(h_node_write_config(node, cfg), 0);
+	/* no node yet: exit 3 */
 	assert_int_equal(h_cli(node, &out, &err, "status", NULL), 3);
 	assert_non_null(strstr(err, "clawgrid node"));
 	free(out);
@@ -158,6 +154,134 @@ static void t_status_and_rpc(void **st)
 	free(out);
 	free(err);
 	assert_int_equal(h_node_stop(node), 0);
+}
+
+/* Without node.api (no node running on this data dir) the CLI never guesses an address: not api.listen, not
+ * 127.0.0.1:7878. Here another node listens exactly at api.listen; the CLI must not send it our token. A
+ * stale node.api (the node was killed) is no better. --api names a node explicitly. */
+static void t_no_guessing(void **st)
+{
+	(void)st;
+	char *out = NULL, *err = NULL;
+	struct hnode *other = h_node_new(NULL);
+	assert_non_null(other);
+	assert_int_equal(h_node_start(other), 0);
+	char cfg[160];
+	snprintf(cfg, sizeof cfg, "{\"api\":{\"listen\":\"%s\"}}", other->api);
+	assert_int_equal(h_node_write_config(node, cfg), 0);
+	assert_int_equal(h_cli(node, &out, &err, "status", NULL), 3);
+	assert_non_null(strstr(err, "no node running"));
+	assert_non_null(strstr(err, "clawgrid node"));
+	free(out);
+	free(err);
+	assert_int_equal(h_cli(node, &out, &err, "--json", "rpc", "node.info", NULL), 3);
+	json_t *j = json_loads(err, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "data"), "code")), "E_UNAVAILABLE");
+	json_decref(j);
+	free(out);
+	free(err);
+	/* a stale node.api left by a killed node, its pid gone */
+	FILE *f = fopen(h_node_path(node, "node.api"), "w");
+	fprintf(f, "%s\n", other->api);
+	fclose(f);
+	f = fopen(h_node_path(node, "node.pid"), "w");
+	fputs("999999999\n", f);
+	fclose(f);
+	assert_int_equal(h_cli(node, &out, &err, "status", NULL), 3);
+	assert_non_null(strstr(err, "no node running"));
+	free(out);
+	free(err);
+	unlink(h_node_path(node, "node.api"));
+	/* --api: talks to that node, with this data dir's token (refused there: exit 4) */
+	assert_int_equal(h_cli(node, &out, &err, "--api", other->api, "status", NULL), 4);
+	assert_non_null(strstr(err, "E_AUTH_REQUIRED"));
+	free(out);
+	free(err);
+	assert_int_equal(h_cli(other, &out, &err, "--api", other->api, "status", "--json", NULL), 0);
+	assert_non_null(strstr(out, other->peer_id));
+	free(out);
+	free(err);
+	assert_int_equal(h_cli(node, &out, &err, "--api", "not-an-address", "status", NULL), 2);
+	free(out);
+	free(err);
+	/* no token file in an initialized dir: authentication (4); an uninitialized dir: 3 */
+	char *tok = h_read_file(h_node_path(node, "admin.token"), NULL);
+	unlink(h_node_path(node, "admin.token"));
+	assert_int_equal(h_cli(node, &out, &err, "--api", other->api, "status", NULL), 4);
+	free(out);
+	free(err);
+	f = fopen(h_node_path(node, "admin.token"), "w");
+	fputs(tok, f);
+	fclose(f);
+	chmod(h_node_path(node, "admin.token"), 0600);
+	free(tok);
+	const char *const argv[] = {"--data-dir", h_root_path(node, "never-initialized"), "status", NULL};
+	assert_int_equal(h_cliv(node, &out, &err, argv), 3);
+	assert_non_null(strstr(err, "not initialized"));
+	free(out);
+	free(err);
+	assert_int_equal(h_node_stop(other), 0);
+	h_node_free(other);
+	assert_int_equal(h_node_write_config(node, "{}"), 0);
+}
+
+/* rpc: an unknown method is E_NOT_FOUND naming it (exit 1), --help is not an error. */
+static void t_rpc_cli_errors(void **st)
+{
+	(void)st;
+	char *out = NULL, *err = NULL;
+	assert_int_equal(h_node_start(node), 0);
+	assert_int_equal(h_cli(node, &out, &err, "rpc", "no.such.method", NULL), 1);
+	assert_non_null(strstr(err, "E_NOT_FOUND"));
+	assert_non_null(strstr(err, "no.such.method"));
+	free(out);
+	free(err);
+	assert_int_equal(h_cli(node, &out, &err, "rpc", "--help", NULL), 0);
+	assert_non_null(strstr(out, "usage: clawgrid rpc"));
+	free(out);
+	free(err);
+	assert_int_equal(h_cli(node, &out, &err, "rpc", NULL), 2);
+	assert_non_null(strstr(err, "usage"));
+	free(out);
+	free(err);
+	assert_int_equal(h_cli(node, &out, &err, "status", "--help", NULL), 0);
+	free(out);
+	free(err);
+	/* the summary's billing credits are an amount even when nothing is bound */
+	assert_int_equal(h_cli(node, &out, &err, "status", NULL), 0);
+	assert_non_null(strstr(out, "credits 0"));
+	free(out);
+	free(err);
+	assert_int_equal(h_node_stop(node), 0);
+	/* the node created its store 0600 */
+	assert_int_equal(mode_of(h_node_path(node, "clawgrid.db")), 0600);
+}
+
+/* export -> import into a fresh data dir -> export: the same bytes. */
+static void t_export_bytes(void **st)
+{
+	(void)st;
+	char *one = NULL, *two = NULL, *err = NULL;
+	assert_int_equal(h_cli(node, &one, &err, "export", NULL), 0);
+	free(err);
+	char path[600];
+	snprintf(path, sizeof path, "%s/bytes.json", node->root);
+	FILE *f = fopen(path, "w");
+	fputs(one, f);
+	fclose(f);
+	struct hnode *fresh = h_node_new(NULL);
+	assert_non_null(fresh);
+	assert_int_equal(h_cli(fresh, NULL, &err, "import", path, NULL), 0);
+	free(err);
+	assert_int_equal(mode_of(h_node_path(fresh, "clawgrid.db")), 0600);
+	assert_int_equal(h_cli(fresh, &two, &err, "export", NULL), 0);
+	free(err);
+	assert_string_equal(one, two);
+	assert_null(strstr(one, "exportedAt"));
+	free(one);
+	free(two);
+	h_node_free(fresh);
 }
 
 static int count_rows(json_t *doc, const char *table)
@@ -275,7 +399,10 @@ int main(void)
 		cmocka_unit_test(t_init),
 		cmocka_unit_test(t_id_json),
 		cmocka_unit_test(t_status_and_rpc),
+		cmocka_unit_test(t_no_guessing),
+		cmocka_unit_test(t_rpc_cli_errors),
 		cmocka_unit_test(t_export_import),
+		cmocka_unit_test(t_export_bytes),
 	};
 	h_require_bin();
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -56,7 +56,12 @@ static int directive(const char *text, const char *name, int def)
 	char pat[64];
 	snprintf(pat, sizeof pat, "[double:%s=", name);
 	const char *p = text ? strstr(text, pat) : NULL;
-	return p ? atoi(p + strlen(pat)) : def;
+	if (!p)
+		return def;
+	int v = 0;
+	for (p += strlen(pat); *p >= '0' && *p <= '9' && v < 1000000; p++)
+		v = v * 10 + (*p - '0');
+	return v;
 }
 
 static void reply_json(struct evhttp_request *req, int code, json_t *v)
@@ -252,9 +257,10 @@ static void on_chat(struct evhttp_request *req, struct oai_double *d)
 	bool asked = json_is_true(json_object_get(json_object_get(j, "stream_options"), "include_usage"));
 	bool usage = d->o.usage == OAI_USAGE_ALWAYS || (d->o.usage == OAI_USAGE_ASKED && asked);
 	if (!stream) {
-		char *text = calloc(1, (size_t)total * 12 + 1);
+		size_t cap = (size_t)total * 12 + 1, used = 0;
+		char *text = calloc(1, cap);
 		for (int k = 0; k < total; k++)
-			sprintf(text + strlen(text), "w%d ", k + 1);
+			used += (size_t)snprintf(text + used, cap - used, "w%d ", k + 1);
 		json_t *r = json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:{s:s,s:s},s:s}]}", "id", "chatcmpl-double", "object",
 				      "chat.completion", "created", (json_int_t)time(NULL), "model", model ? model : "double",
 				      "choices", "index", 0, "message", "role", "assistant", "content", text,

@@ -335,7 +335,7 @@ static void t_client_abort(void **st)
 		 "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
 		 strlen(STREAM_BODY), STREAM_BODY);
 	assert_int_equal(h_send(fd, req), 0);
-	char buf[4096];
+	char buf[4096] = "";
 	long n = 0;
 	/* Read until the first token arrived, then hang up. */
 	for (int i = 0; i < 100 && !strstr(buf, "w1"); i++) {

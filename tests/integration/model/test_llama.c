@@ -35,7 +35,7 @@ struct res {
 	bool failed, role_seen;
 	cg_err err;
 	buf text;
-	json_t *resp, *last_chunk;
+	json_t *resp, *last_chunk, *all_chunks;
 	struct model_chat *handle;
 	int cancel_after; /* >0: cancel after this many content chunks */
 	bool cancelled;
@@ -56,6 +56,7 @@ static void on_chunk(void *arg, json_t *chunk)
 	}
 	json_decref(r->last_chunk);
 	r->last_chunk = json_incref(chunk);
+	json_array_append(r->all_chunks, chunk);
 	if (r->cancel_after && r->content_chunks == r->cancel_after) {
 		model_chat_cancel(r->handle);
 		r->cancelled = true;
@@ -82,6 +83,7 @@ static void res_init(struct res *r)
 {
 	memset(r, 0, sizeof *r);
 	buf_init(&r->text, 1 << 20);
+	r->all_chunks = json_array();
 }
 
 static void res_done(struct res *r)
@@ -89,6 +91,7 @@ static void res_done(struct res *r)
 	buf_done(&r->text);
 	json_decref(r->resp);
 	json_decref(r->last_chunk);
+	json_decref(r->all_chunks);
 }
 
 static void on_deadline(evutil_socket_t fd, short w, void *arg)
@@ -481,6 +484,7 @@ static void t_unload_under_load(void **s)
 		assert_true(all[i]->failed);
 		assert_int_equal(all[i]->err.code, CG_E_UNAVAILABLE);
 		assert_non_null(strstr(all[i]->err.msg, "unloaded"));
+		assert_true(all[i]->err.retry_after_s > 0); /* 503 with Retry-After, running or queued */
 	}
 	assert_string_equal(state_of("tiny"), "unloaded");
 	/* The other model keeps serving, and tiny comes back on demand. */
@@ -641,12 +645,79 @@ static void t_rpc(void **s)
 	json_decref(n.config);
 }
 
+static json_t *choice0(json_t *o)
+{
+	return json_array_get(json_object_get(o, "choices"), 0);
+}
+
+/* Files copied into the folder by hand after start are found by name; a max_tokens beyond what the slot
+ * has left after the prompt answers until the context is full instead of failing mid-request; with
+ * stream_options.include_usage the usage comes in a last chunk of its own, as OpenAI sends it. */
+static void t_fresh_clamp_usage(void **s)
+{
+	(void)s;
+	struct gguf_gen_opts o = {.seed = 99};
+	gen("late.gguf", &o);
+	struct res r;
+	run_ok(&r, req("late", "found without a rescan?", 8, false));
+	assert_true(strlen(content_of(r.resp)) > 0);
+	res_done(&r);
+	write_raw("late-bad.gguf", "GGUF\x03\0\0\0garbage", 15);
+	cg_err e;
+	assert_int_equal(model_load(reg, "late-bad", load_cb, NULL, &e), -CG_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "truncated"));
+	assert_int_equal(model_unload(reg, "late", &e), 0);
+
+	/* contextPerSlot is 256: the prompt takes some, max_tokens 256 gets the rest. */
+	run_ok(&r, req("tiny", "Hello, tiny model!", 256, false));
+	json_int_t pt = usage(r.resp, "prompt_tokens"), ct = usage(r.resp, "completion_tokens");
+	const char *fin = json_string_value(json_object_get(choice0(r.resp), "finish_reason"));
+	assert_true(pt > 5 && pt + ct <= 256);
+	if (strcmp(fin, "length") == 0)
+		assert_int_equal(pt + ct, 256);
+	/* The greedy answer starts as the golden one (which stopped at 48 tokens). */
+	char *g = read_golden();
+	assert_memory_equal(content_of(r.resp), g, strlen(g));
+	free(g);
+	res_done(&r);
+
+	json_t *rq = req("tiny", "Hello, tiny model!", 6, true);
+	json_object_set_new(rq, "stream_options", json_pack("{s:b}", "include_usage", 1));
+	run_ok(&r, rq);
+	size_t n = json_array_size(r.all_chunks);
+	assert_true(n >= 3);
+	json_t *last = json_array_get(r.all_chunks, n - 1), *fin_chunk = json_array_get(r.all_chunks, n - 2);
+	assert_int_equal(json_array_size(json_object_get(last, "choices")), 0);
+	assert_int_equal(usage(last, "completion_tokens"), usage(r.resp, "completion_tokens"));
+	assert_int_equal(usage(last, "total_tokens"), usage(r.resp, "total_tokens"));
+	assert_true(json_is_null(json_object_get(fin_chunk, "usage")));
+	assert_non_null(json_string_value(json_object_get(choice0(fin_chunk), "finish_reason")));
+	for (size_t i = 0; i + 1 < n; i++) {
+		json_t *c = json_array_get(r.all_chunks, i);
+		assert_string_equal(json_string_value(json_object_get(c, "id")), json_string_value(json_object_get(last, "id")));
+		assert_true(json_is_null(json_object_get(c, "usage")));
+		json_t *lp = json_object_get(choice0(c), "logprobs");
+		assert_true(lp && json_is_null(lp));
+	}
+	json_t *lp = json_object_get(choice0(r.resp), "logprobs");
+	assert_true(lp && json_is_null(lp));
+	res_done(&r);
+	/* invalid stream_options */
+	rq = req("tiny", "x", 4, true);
+	json_object_set_new(rq, "stream_options", json_string("yes"));
+	assert_false(start(&r, rq, &e));
+	assert_int_equal(e.code, CG_E_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.msg, "stream_options"));
+	res_done(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_golden),     cmocka_unit_test(t_stop_and_sampling), cmocka_unit_test(t_validation),
 		cmocka_unit_test(t_cancel),     cmocka_unit_test(t_queue_overflow),    cmocka_unit_test(t_unload_under_load),
 		cmocka_unit_test(t_bad_files),  cmocka_unit_test(t_lru),               cmocka_unit_test(t_rpc),
+		cmocka_unit_test(t_fresh_clamp_usage),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -38,6 +38,15 @@ set +e
 set -e
 [ $rc -eq 3 ] || fail "load without a node should exit 3, got $rc"
 
+# Bad option values are usage errors (2), checked before any node is contacted.
+for opt in "--max-tokens abc" "--max-tokens -1" "--temperature warm" "--temperature 3" "--seed 1e3"; do
+  set +e
+  # shellcheck disable=SC2086
+  "$bin" model chat tiny8 "hi" $opt >/dev/null 2>"$home/err"; rc=$?
+  set -e
+  [ $rc -eq 2 ] && grep -q -- "${opt%% *}" "$home/err" || fail "model chat $opt: rc=$rc $(cat "$home/err")"
+done
+
 "$bin" model rm tiny8 >/dev/null || fail "rm"
 [ ! -e "$home/models/tiny8.gguf" ] || fail "rm left the file"
 set +e

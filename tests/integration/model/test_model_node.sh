@@ -48,6 +48,30 @@ code=$(curl -s -o "$home/e.json" -w '%{http_code}' -H "Authorization: Bearer $to
   -d '{"model":"t8","messages":[]}' "$url")
 [ "$code" = 400 ] || fail "empty messages: $code"
 
+# `curl -d` without -H sends application/x-www-form-urlencoded: the JSON body is accepted; a declared
+# non-JSON type is 415.
+curl -sf -H "Authorization: Bearer $tok" -d "$body}" "$url" | jq -e '.object == "chat.completion"' >/dev/null ||
+  fail "curl -d without a content type"
+code=$(curl -s -o "$home/e.json" -w '%{http_code}' -H "Authorization: Bearer $tok" -H 'Content-Type: text/plain' -d "$body}" "$url")
+[ "$code" = 415 ] || fail "text/plain: $code"
+# OpenAI's include_usage form: the finish chunk, then a chunk with no choices and the usage.
+curl -sfN -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
+  -d "$body,\"stream\":true,\"stream_options\":{\"include_usage\":true}}" "$url" > "$home/sse2.txt" || fail "sse include_usage"
+grep '^data: {' "$home/sse2.txt" | tail -1 | sed 's/^data: //' |
+  jq -e '(.choices | length) == 0 and .usage.total_tokens == .usage.prompt_tokens + .usage.completion_tokens' >/dev/null ||
+  fail "include_usage last chunk: $(tail -4 "$home/sse2.txt")"
+grep '^data: {' "$home/sse2.txt" | tail -2 | head -1 | sed 's/^data: //' |
+  jq -e '.choices[0].finish_reason != null and .usage == null' >/dev/null || fail "include_usage finish chunk"
+# The OpenAI model list.
+curl -sf -H "Authorization: Bearer $tok" "http://$api/local/v1/models" |
+  jq -e '.object == "list" and (.data | map(select(.id == "t8" and .object == "model")) | length) == 1' >/dev/null ||
+  fail "/local/v1/models"
+# A model copied into the folder by hand while the node runs is listed and served by name.
+cp "$root/tests/fuzz/corpus/gguf/tiny-e8.gguf" "$home/models/byhand.gguf"
+"$bin" model ls --json | jq -e 'map(select(.name == "byhand")) | length == 1' >/dev/null || fail "hand-copied model not listed"
+"$bin" model chat byhand "hi" --max-tokens 2 --temperature 0 >/dev/null || fail "hand-copied model not served"
+"$bin" model unload byhand >/dev/null || fail "unload byhand"
+
 "$bin" model status --json | jq -e '.llama.available == true and (.loaded | index("t8")) != null' >/dev/null || fail "status"
 "$bin" model unload t8 --json | jq -e '.state == "unloaded"' >/dev/null || fail "unload"
 echo "model node: ok"

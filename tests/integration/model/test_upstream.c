@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +243,24 @@ static bool closed_set(void *a)
 	return dbl.closed > 0;
 }
 
+/* Our sockets to the engine (peer port `port`) are close-on-exec: a child the node forks (a sandbox helper,
+ * anything) must not inherit a connection to an engine. Returns how many were checked. */
+static int check_engine_sockets_cloexec(int port)
+{
+	int n = 0;
+	for (int fd = 3; fd < 1024; fd++) {
+		struct stat st;
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof peer;
+		if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) || getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 ||
+		    peer.ss_family != AF_INET || ntohs(((struct sockaddr_in *)&peer)->sin_port) != port)
+			continue;
+		assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+		n++;
+	}
+	return n;
+}
+
 static void t_engine(void **s)
 {
 	(void)s;
@@ -309,6 +329,7 @@ static void t_engine(void **s)
 	json_decref(rq);
 	assert_non_null(hc);
 	spin_until(held_set, NULL);
+	assert_true(check_engine_sockets_cloexec(port) >= 1);
 	model_chat_cancel(hc);
 	spin_until(closed_set, NULL);
 	assert_false(h.done);

@@ -301,6 +301,38 @@ async function battery (addrText, only) {
     })
   }
 
+  if (want('flood')) {
+    // A stream flood: far more streams than clawgrid allows per connection (512 by default), each written
+    // to and never read or closed; clawgrid must refuse the excess with resets and keep the connection.
+    for (const mux of ['yamux', 'mplex']) {
+      await guard(`stream-flood:${mux}`, async () => {
+        const node = await makeNode({ muxers: [mux] })
+        const conn = await node.dial(ma, { signal: AbortSignal.timeout(10000) })
+        let opened = 0
+        let refused = 0
+        const streams = []
+        await Promise.all(Array.from({ length: 1500 }, async () => {
+          try {
+            const s = await conn.newStream(ECHO, { maxOutboundStreams: 5000, signal: AbortSignal.timeout(10000) })
+            s.send(randomBytes(16384))
+            streams.push(s)
+            opened++
+          } catch {
+            refused++
+          }
+        }))
+        await new Promise((r) => setTimeout(r, 300))
+        const reset = streams.filter((s) => s.status !== 'open').length
+        for (const s of streams) s.abort(new Error('qa: done'))
+        await new Promise((r) => setTimeout(r, 300))
+        const d = randomBytes(10000)
+        const r = await echo(conn, d)
+        report(`stream-flood:${mux}`, refused + reset > 0 && r.sha === sha(d), { opened, refused, reset })
+        await node.stop()
+      })
+    }
+  }
+
   if (want('dns4')) {
     await guard('dns4', async () => {
       const port = bare.toString().split('/tcp/')[1]
@@ -328,6 +360,22 @@ async function battery (addrText, only) {
       await node.stop()
     })
   }
+}
+
+// Dials, waits for the remote's identify, registers `proto` (identify push tells the remote), then stays
+// connected until SIGTERM so the remote's peer store can be inspected.
+async function hold (addrText, proto) {
+  const node = await makeNode({ push: true })
+  const conn = await node.dial(multiaddr(addrText), { signal: AbortSignal.timeout(10000) })
+  await waitIdentify(node, conn.remotePeer).catch(() => {})
+  line({ connected: conn.remotePeer.toString(), jsPeer: node.peerId.toString(), muxer: conn.multiplexer })
+  if (proto) {
+    await node.handle(proto, (s) => s.abort(new Error('not used')))
+    line({ handled: proto })
+  }
+  await new Promise((resolve) => { process.on('SIGTERM', resolve); process.on('SIGINT', resolve) })
+  await node.stop()
+  process.exit(0)
 }
 
 async function listen (opts) {
@@ -410,6 +458,8 @@ if (argv[0] === 'battery') {
   process.exit(failures ? 1 : 0)
 } else if (argv[0] === 'listen') {
   await listen({ listen: flag('--listen', '/ip4/127.0.0.1/tcp/0'), muxers: flag('--muxers', 'yamux,mplex').split(',') })
+} else if (argv[0] === 'hold') {
+  await hold(argv[1], flag('--handle', null))
 } else if (argv[0] === 'ls') {
   ls(argv[1], Number(argv[2]))
 } else {

@@ -46,10 +46,35 @@ static void t_always(void **st)
 	expect("GET /x?api_key=SECRETKEY&page=2", "SECRETKEY", "page=2");
 	expect("GET /x?a=1&token=T0K3N&sig=0xabc", "T0K3N", "a=1");
 	expect("GET /x?a=1&sig=0xdeadbeef", "deadbeef", NULL);
-	expect("password=hunter2 at start is not a query", NULL, "password=hunter2");
+	/* a secret field is one wherever it appears, not only in a query string */
+	expect("password=hunter2 at start", "hunter2", "password=[REDACTED] at start");
 	/* not tokens: short or embedded */
 	expect("mytok_abcdefghijkl", NULL, "mytok_abcdefghijkl");
 	expect("tok_ab", NULL, "tok_ab");
+}
+
+/* Authorization values of any scheme, named secret fields (logfmt, JSON, headers) and key-file material. */
+static void t_named_secrets(void **st)
+{
+	(void)st;
+	redact_reset();
+	expect("Authorization: Digest username-and-nonce-xyz", "username-and-nonce", "Authorization: Digest [REDACTED]");
+	expect("authorization: Token s3cr3tvalue, next", "s3cr3tvalue", ", next");
+	expect("Authorization: rawcredential12345", "rawcredential", "Authorization: [REDACTED]");
+	expect("Proxy-Authorization: Basic Zm9vOmJhcg==", "Zm9vOmJhcg", "Proxy-Authorization: Basic [REDACTED]");
+	expect("X-Lease-Token: opaque-lease-credential", "opaque-lease", "X-Lease-Token: [REDACTED]");
+	expect("hdr authorization=\"Custom abcdef123456\" next=1", "abcdef123456", "next=1");
+	expect("upstream api_key=sk-abcdef status=401", "sk-abcdef", "status=401");
+	expect("{\"privateKey\":\"0x4c0883a69102937d\",\"ok\":true}", "4c0883a6", "\"ok\":true");
+	expect("{\"token\": \"opaque-value-123\"}", "opaque-value", "\"token\": \"[REDACTED]\"");
+	expect("secret=abc&page=3", "abc&", "page=3");
+	expect("loaded ed25519:fddb8e2a33d54a1cc0b0ab8a3e9a51e84ad9d35ab41bcb4b0fbd5d6dcae7a0e1 ok", "fddb8e2a", "ed25519:[REDACTED] ok");
+	expect("wallet secp256k1:0x80a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f", "80a1b2c3", "secp256k1:[REDACTED]");
+	/* names inside other words, field errors and short hex are not secrets */
+	expect("admin.token: must be a regular file", NULL, "admin.token: must be a regular file");
+	expect("prompt_tokens=12 accessTokenHash=sha256:ab", NULL, "prompt_tokens=12 accessTokenHash=sha256:ab");
+	expect("token: must be a string", NULL, "token: must be a string");
+	expect("algorithm ed25519:abc", NULL, "ed25519:abc");
 }
 
 static void t_registered(void **st)
@@ -119,7 +144,7 @@ static void t_log_lines(void **st)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(t_always), cmocka_unit_test(t_registered),
+	const struct CMUnitTest tests[] = {cmocka_unit_test(t_always), cmocka_unit_test(t_named_secrets), cmocka_unit_test(t_registered),
 					   cmocka_unit_test(t_log_lines)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

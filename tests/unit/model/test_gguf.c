@@ -181,6 +181,84 @@ static void t_corrupt(void **s)
 	free(c);
 }
 
+/* A hand-written GGUF v2 as other writers may lay it out: general.architecture last, after more
+ * "<arch>." integer keys than any fixed buffer would hold, of several integer widths, plus a float key. */
+struct w {
+	uint8_t b[8192];
+	size_t n;
+};
+
+static void w_bytes(struct w *w, const void *p, size_t n)
+{
+	assert_true(w->n + n <= sizeof w->b);
+	memcpy(w->b + w->n, p, n);
+	w->n += n;
+}
+
+static void w_u32(struct w *w, uint32_t v)
+{
+	w_bytes(w, &v, 4);
+}
+
+static void w_u64(struct w *w, uint64_t v)
+{
+	w_bytes(w, &v, 8);
+}
+
+static void w_str(struct w *w, const char *s)
+{
+	w_u64(w, strlen(s));
+	w_bytes(w, s, strlen(s));
+}
+
+static void t_arch_last(void **s)
+{
+	(void)s;
+	struct w w = {.n = 0};
+	w_bytes(&w, "GGUF", 4);
+	w_u32(&w, 2);
+	w_u64(&w, 0);       /* tensors */
+	w_u64(&w, 80 + 5);  /* metadata pairs */
+	for (int i = 0; i < 80; i++) {
+		char k[32];
+		snprintf(k, sizeof k, "qwen2.extra_%d", i);
+		w_str(&w, k);
+		w_u32(&w, 4); /* u32 */
+		w_u32(&w, (uint32_t)i);
+	}
+	w_str(&w, "qwen2.context_length");
+	w_u32(&w, 10); /* u64 */
+	w_u64(&w, 32768);
+	w_str(&w, "qwen2.attention.head_count");
+	w_u32(&w, 2); /* u16 */
+	uint16_t h = 14;
+	w_bytes(&w, &h, 2);
+	w_str(&w, "qwen2.rope.freq_base");
+	w_u32(&w, 6); /* f32 */
+	float fb = 1e6f;
+	w_bytes(&w, &fb, 4);
+	w_str(&w, "qwen2.block_count");
+	w_u32(&w, 5); /* i32 */
+	w_u32(&w, 28);
+	w_str(&w, "general.architecture");
+	w_u32(&w, 8); /* string */
+	w_str(&w, "qwen2");
+	struct gguf_info gi;
+	cg_err e;
+	assert_int_equal(gguf_parse(w.b, w.n, w.n, &gi, &e), 0);
+	assert_int_equal(gi.version, 2);
+	assert_string_equal(gi.architecture, "qwen2");
+	assert_int_equal(gi.context_length, 32768);
+	assert_int_equal(gi.head_count, 14);
+	assert_int_equal(gi.head_count_kv, 14);
+	assert_int_equal(gi.block_count, 28);
+	assert_string_equal(gi.quantization, "none");
+	gguf_info_done(&gi);
+	/* Cut anywhere: still a clean "truncated", never a read past the end. */
+	for (size_t cut = 8; cut < w.n; cut += 13)
+		assert_int_equal(gguf_parse(w.b, cut, cut, &gi, &e), -CG_E_INVALID_ARGUMENT);
+}
+
 static void t_folder(void **s)
 {
 	(void)s;
@@ -257,6 +335,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_metadata), cmocka_unit_test(t_wrong_magic), cmocka_unit_test(t_truncated),
 		cmocka_unit_test(t_corrupt),  cmocka_unit_test(t_folder),      cmocka_unit_test(t_config),
+		cmocka_unit_test(t_arch_last),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

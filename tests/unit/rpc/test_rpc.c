@@ -145,6 +145,13 @@ static void t_errors(void **st)
 	r = call("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"math.add\",\"params\":[1,2]}");
 	assert_int_equal(err_code(r), -32602);
 	assert_int_equal(err_code(call("[]")), -32600);
+	/* a parse error quotes the input near the error: a token the client sent is redacted there */
+	r = call("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"t\":tok_Zm9vYmFyYmF6cXV4MTIzNDU2}}");
+	assert_int_equal(err_code(r), -32700);
+	const char *pm = json_string_value(json_object_get(json_object_get(r, "error"), "message"));
+	assert_non_null(pm);
+	assert_null(strstr(pm, "Zm9vYmFy"));
+	assert_non_null(strstr(pm, "parse error"));
 }
 
 static void t_batch_and_notifications(void **st)
