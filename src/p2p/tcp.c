@@ -185,12 +185,6 @@ static int attach_bev(struct p2p_conn *c, int fd, cg_err *e)
 	c->bottom = &t->l;
 	bufferevent_setcb(c->bev, tcp_read_cb, tcp_write_cb, tcp_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, TCP_READ_HIGH);
-	/* libevent moves at most 16 KiB per socket event by default. One write callback can produce megabytes
-	 * (a stream refilling its queue, encrypted in one go), so reading 16 KiB per loop turn starves the input:
-	 * the peer's writes back up, and an mplex peer that pauses its reader meanwhile overflows (js-libp2p
-	 * resets the stream past 4 MiB). Read and write in the same large steps instead. */
-	bufferevent_set_max_single_read(c->bev, TCP_READ_HIGH);
-	bufferevent_set_max_single_write(c->bev, TCP_READ_HIGH);
 	/* The write callback fires when the output drains below a quarter of the cap: time to produce more. */
 	bufferevent_setwatermark(c->bev, EV_WRITE, p2p_connmgr_cfg(c->sw->cm)->conn_buf_cap / 4, 0);
 	int one = 1;

@@ -4,9 +4,11 @@
 #define PV_INTERNAL
 #include "provider/pv.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -304,10 +306,8 @@ static int open_backend(struct provider *p, struct pv_resource *pr, json_t *cfg,
 		json_int_t refresh = json_integer_value(json_object_get(b, "refreshMs"));
 		pr->refresh_ms = refresh > 0 ? refresh : 60000;
 		snprintf(db, sizeof db, "%s/provider", p->d.data_dir);
-		if (pstore_open(p->d.store, db, &pr->ps, e) < 0) /* creates the provider folder */
-			return -(int)e->code;
-		pstore_free(pr->ps);
-		pr->ps = NULL;
+		if (mkdir(db, 0700) != 0 && errno != EEXIST)
+			return cg_fail(e, CG_E_INTERNAL, "provider: cannot create its folder: %s", strerror(errno));
 		snprintf(db, sizeof db, "%s/provider/fts-%s.db", p->d.data_dir, pr->id);
 		int r = fts_open(path, db, json_string_value(json_object_get(b, "baseUrl")), &pr->fts, e);
 		if (r < 0)
@@ -493,7 +493,7 @@ static void reply_err(struct http_req *r, const char *rid, const cg_err *e)
 }
 
 /* The lease token: "Authorization: Bearer tok_…" or "X-Lease-Token: tok_…". */
-static const char *token_of(struct http_req *r)
+static const char *token_of(const struct http_req *r)
 {
 	const char *a = http_req_header(r, "Authorization");
 	if (a && strncasecmp(a, "Bearer ", 7) == 0) {
@@ -505,6 +505,11 @@ static const char *token_of(struct http_req *r)
 	}
 	const char *x = http_req_header(r, "X-Lease-Token");
 	return x && *x ? x : NULL;
+}
+
+static bool has_lease_token(const struct http_req *r, void *arg)
+{
+	return token_of(r) != NULL;
 }
 
 static bool allowed_in(json_t *list, const char *consumer)
@@ -1033,7 +1038,12 @@ int provider_new(const struct provider_deps *deps, json_t *section, struct provi
 		bool alias = !strcmp(routes[i].path, "/v1/chat/completions");
 		if (alias && !has_model)
 			continue;
-		if (http_route(deps->http, routes[i].methods, routes[i].path, 0, routes[i].cap, routes[i].fn, p) < 0) {
+		/* The OpenAI path is shared with the node's gateway (src/brain): this route takes the requests
+		 * that present a lease token, whichever module registers first. */
+		int rr = alias ? http_route_when(deps->http, routes[i].methods, routes[i].path, 0, routes[i].cap,
+						 has_lease_token, routes[i].fn, p)
+			       : http_route(deps->http, routes[i].methods, routes[i].path, 0, routes[i].cap, routes[i].fn, p);
+		if (rr < 0) {
 			if (alias) {
 				/* Another module serves the OpenAI path on this node; the /web3 route still works. */
 				log_warn("provider", "route taken, alias not served", "path=%s", routes[i].path);

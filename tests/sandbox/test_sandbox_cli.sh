@@ -111,7 +111,8 @@ else
   echo "SKIP rootless run: needs root and setpriv to switch to nobody"
 fi
 
-# check: a report for every backend, each either ok or saying why not.
+# check: a report for every backend, each either ok or saying why not; its probes leave nothing in /tmp.
+before=$(ls -d /tmp/clawgrid-idmap-* /tmp/clawgrid-sbx-* 2>/dev/null | sort)
 expect "check --json" 0 "$BIN" sandbox check --json
 jq -e '.backends.native.ok == true and (.backends | to_entries | all(.value.ok == true or (.value.why | type) == "string"))
        and (.cgroup.memory | type) == "string" and (.namespaces.user.ok | type) == "boolean"
@@ -119,4 +120,6 @@ jq -e '.backends.native.ok == true and (.backends | to_entries | all(.value.ok =
   { echo "FAIL check report: $(cat "$CLAWGRID_HOME/out")"; fail=1; }
 expect "check (text)" 0 "$BIN" sandbox check
 grep -q '^backends:' "$CLAWGRID_HOME/out" || { echo "FAIL check text"; fail=1; }
+after=$(ls -d /tmp/clawgrid-idmap-* /tmp/clawgrid-sbx-* 2>/dev/null | sort)
+[ "$before" = "$after" ] || { echo "FAIL sandbox check left temporary folders: $(comm -13 <(echo "$before") <(echo "$after"))"; fail=1; }
 exit $fail

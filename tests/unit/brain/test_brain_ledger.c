@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "base/amount.h"
 #include "brain/bledger.h"
 #include "store/store.h"
 
@@ -173,6 +174,22 @@ static void t_fault_rollback(void **state)
 		json_decref(p);
 		assert_int_equal(bl_settle(st, &b, &e), 0);
 	}
+	/* Group commit: several settlements in one transaction, all or none. */
+	assert_int_equal(bl_reserve(st, "m1", "3", &e), 0);
+	assert_int_equal(bl_reserve(st, "m2", "4", &e), 0);
+	field(st, "spent", spent);
+	struct bl_audit m1 = rec("m1", "3"), m2 = rec("m2", "4");
+	const struct bl_audit *both[] = {&m1, &m2};
+	store_fault_arm(st, 3); /* the first site of the second record */
+	assert_int_equal(bl_settle_many(st, both, 2, &e), -CG_E_INTERNAL);
+	store_fault_arm(st, 0);
+	assert_string_equal(field(st, "spent", v), spent);
+	assert_string_equal(field(st, "reserved", v), "7");
+	assert_int_equal(bl_settle_many(st, both, 2, &e), 0);
+	assert_string_equal(field(st, "reserved", v), "0");
+	char want[80];
+	assert_int_equal(amount_add(spent, "7", want), 0);
+	assert_string_equal(field(st, "spent", v), want);
 	/* A fault inside reserve leaves no hold either. */
 	store_fault_arm(st, 1);
 	assert_int_equal(bl_reserve(st, "h", "1", &e), -CG_E_INTERNAL);
