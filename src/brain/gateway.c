@@ -1107,8 +1107,8 @@ void gw_flush(struct brain *b)
 {
 	if (!b->npend)
 		return;
-	const struct bl_audit *list[BG_PEND_MAX];
-	size_t n = b->npend;
+	const struct bl_audit *list[BG_PEND_MAX] = {NULL};
+	size_t n = b->npend < BG_PEND_MAX ? b->npend : BG_PEND_MAX;
 	for (size_t i = 0; i < n; i++)
 		list[i] = &b->pend[i]->a;
 	cg_err e;

@@ -1369,6 +1369,40 @@ static void std_headers(struct http_req *r, const char *content_type)
 		evhttp_add_header(h, "Connection", "close");
 }
 
+/* libevent 2.1 knows no phrase for 413/415/429/503-era codes and would say "Client Error"; name them. */
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 417: return "Expectation Failed";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return NULL; /* libevent's generic phrase */
+	}
+}
+
 void http_reply(struct http_req *r, int status, const char *content_type, const void *body, size_t len)
 {
 	if (!finish(r, status))
@@ -1388,7 +1422,7 @@ void http_reply(struct http_req *r, int status, const char *content_type, const 
 		evbuffer_add(b, body, len);
 	struct evhttp_request *ev = r->ev;
 	/* From here libevent owns the request; on_complete releases r once the reply is written. */
-	evhttp_send_reply(ev, status, NULL, b);
+	evhttp_send_reply(ev, status, reason_phrase(status), b);
 	if (b)
 		evbuffer_free(b);
 }
@@ -1430,7 +1464,7 @@ void http_stream_start(struct http_req *r, int status, const char *content_type)
 	if (!r->ev || r->gone)
 		return;
 	std_headers(r, content_type);
-	evhttp_send_reply_start(r->ev, status, NULL);
+	evhttp_send_reply_start(r->ev, status, reason_phrase(status));
 }
 
 size_t http_stream_pending(const struct http_req *r)

@@ -227,12 +227,7 @@ int muxc_poll(struct muxc *c, struct muxer_event *ev)
 
 bool muxc_can_feed(const struct muxc *c)
 {
-	/* Input stops only when the output grows past the soft cap by half the control reserve, i.e. when
-	 * what the peer sends makes us answer faster than it reads (pings, window updates, resets: each frame
-	 * fed adds at most one small control frame). Our own stream writes stop at the soft cap, so a busy
-	 * writer never blocks reading: a peer whose sending waits for us to read (an echo over mplex, which
-	 * has no flow control) would otherwise wait for us while we wait for it. */
-	return c->ev_len < c->ev_soft && muxc_q_size(&c->out) < c->lim.out_cap + OUT_CONTROL_RESERVE / 2;
+	return c->ev_len < c->ev_soft && muxc_q_size(&c->out) < c->lim.out_cap;
 }
 
 int muxc_out_put(struct muxc *c, const uint8_t *p, size_t n)

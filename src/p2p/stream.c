@@ -56,19 +56,24 @@ struct p2p_stream *p2p_stream_new(struct p2p_conn *c, uint64_t id, bool inbound)
 	return s;
 }
 
-void p2p_stream_free_now(struct p2p_stream *s)
+/* Takes a live stream off its connection's list. */
+static void unlink_stream(struct p2p_stream *s)
 {
 	struct p2p_conn *c = s->conn;
-	if (s->state != ST_DEAD) {
-		/* Still linked (the whole connection is being freed). */
-		if (s->prev)
-			s->prev->next = s->next;
-		else if (c->streams == s)
-			c->streams = s->next;
-		if (s->next)
-			s->next->prev = s->prev;
-		c->n_streams--;
-	}
+	if (s->prev)
+		s->prev->next = s->next;
+	else if (c->streams == s)
+		c->streams = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->next = s->prev = NULL;
+	c->n_streams--;
+}
+
+void p2p_stream_free_now(struct p2p_stream *s)
+{
+	if (s->state != ST_DEAD)
+		unlink_stream(s); /* still linked: the whole connection is being freed */
 	mss_free(s->mss);
 	buf_done(&s->tx);
 	buf_done(&s->early);
@@ -89,14 +94,7 @@ void p2p_stream_kill(struct p2p_stream *s, const char *reason)
 	snprintf(s->reason, sizeof s->reason, "%s", reason ? reason : "");
 	s->cbs.on_data = NULL;
 	s->state = ST_DEAD;
-	if (s->prev)
-		s->prev->next = s->next;
-	else if (c->streams == s)
-		c->streams = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->next = s->prev = NULL;
-	c->n_streams--;
+	unlink_stream(s);
 	c->last_active_ms = clock_mono_ms();
 	s->reap_next = c->sw->reap_streams;
 	c->sw->reap_streams = s;

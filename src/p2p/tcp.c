@@ -427,7 +427,7 @@ void p2p_tcp_listener_close(struct p2p_listener *l)
 {
 	if (l->ev)
 		event_free(l->ev);
-	if (l->fd > 0)
+	if (l->fd >= 0)
 		close(l->fd);
 	l->ev = NULL;
 	l->fd = -1;

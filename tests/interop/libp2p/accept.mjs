@@ -3,9 +3,10 @@
 // One JSON line per check on stdout: {"check":NAME,"ok":true|false,...}; exit 0 when every check passed.
 //
 //   node accept.mjs battery C_ADDR [--only a,b]   js dials a running `clawgrid p2p listen` (C_ADDR ends in /p2p/ID)
-//   node accept.mjs listen [--listen MA] [--muxers yamux,mplex] [--parent-pid P]
+//   node accept.mjs listen [--listen MA] [--muxers yamux,mplex] [--no-identify] [--parent-pid P]
 //                                                  js listener for clawgrid to dial: prints {"listening":…}, then
 //                                                  {"identify":…} per peer; serves /clawgrid/echo/1.0.0
+//   node accept.mjs hold ADDR [--handle PROTO]    dials, then registers PROTO (identify push) and stays until SIGTERM
 //   node accept.mjs ls HOST PORT                   raw TCP: multistream header + "ls", prints the listed protocols
 import net from 'node:net'
 import { createHash, randomBytes } from 'node:crypto'
@@ -36,9 +37,13 @@ function muxerList (names) {
 
 // Defaults as a user would leave them, except js's own per-host inbound throttle, which would refuse the
 // short-lived-connection storm below from the same 127.0.0.1.
-async function makeNode ({ muxers = ['yamux', 'mplex'], listen = [], push = false } = {}) {
+async function makeNode ({ muxers = ['yamux', 'mplex'], listen = [], push = false, noIdentify = false } = {}) {
   const services = { identify: identify(), ping: ping({ maxOutboundStreams: 64 }) }
   if (push) services.identifyPush = identifyPush()
+  if (noIdentify) { // a minimal peer: ping and echo only, no /ipfs/id/*
+    delete services.identify
+    delete services.identifyPush
+  }
   return createLibp2p({
     addresses: { listen },
     transports: [tcp()],
@@ -379,7 +384,8 @@ async function hold (addrText, proto) {
 }
 
 async function listen (opts) {
-  const node = await makeNode({ muxers: opts.muxers, listen: [opts.listen], push: true })
+  const node = await makeNode({ muxers: opts.muxers, listen: [opts.listen], push: true, noIdentify: opts.noIdentify })
+  // clawgrid opens many echo streams at once (p2p dial --streams N): lift js's default of 32 inbound per protocol
   await node.handle(ECHO, (s) => {
     s.addEventListener('message', (e) => {
       if (!s.send(e.data)) {
@@ -388,7 +394,7 @@ async function listen (opts) {
       }
     })
     s.addEventListener('end', () => { s.close().catch(() => {}) })
-  })
+  }, { maxInboundStreams: 1024 })
   node.addEventListener('peer:identify', (e) => {
     const d = e.detail
     const pk = d.publicKey ? publicKeyFromProtobuf(d.publicKey) : null
@@ -457,7 +463,7 @@ if (argv[0] === 'battery') {
   line({ done: true, failures })
   process.exit(failures ? 1 : 0)
 } else if (argv[0] === 'listen') {
-  await listen({ listen: flag('--listen', '/ip4/127.0.0.1/tcp/0'), muxers: flag('--muxers', 'yamux,mplex').split(',') })
+  await listen({ listen: flag('--listen', '/ip4/127.0.0.1/tcp/0'), muxers: flag('--muxers', 'yamux,mplex').split(','), noIdentify: argv.includes('--no-identify') })
 } else if (argv[0] === 'hold') {
   await hold(argv[1], flag('--handle', null))
 } else if (argv[0] === 'ls') {

@@ -247,42 +247,6 @@ static void t_rogue_peer(void **s)
 	buf_done(&in);
 }
 
-/* Regression: a writer whose output sits at the soft cap still reads (mplex has no flow control, so an
- * echoing peer waits for us to read before it reads again; if we waited for our output first, both would
- * wait for each other). */
-static void t_writer_keeps_reading(void **s)
-{
-	(void)s;
-	struct muxer_limits lim = {.out_cap = 64 * 1024};
-	muxer *m = mplex_new(true, &lim);
-	uint64_t id;
-	assert_int_equal(muxer_open(m, &id, NULL), 0);
-	static uint8_t data[200000];
-	long k = muxer_write(m, id, data, sizeof data, NULL);
-	assert_true(k > 0 && k < (long)sizeof data);
-	buf in;
-	buf_init(&in, 1 << 20);
-	uint8_t reply[3000];
-	randombytes_buf(reply, sizeof reply);
-	for (int i = 0; i < 20; i++) /* the echo coming back: MessageReceiver on our stream */
-		frame(&in, id >> 1, MPLEX_MSG_RECEIVER, reply, sizeof reply);
-	size_t used = 0;
-	assert_int_equal(muxer_feed(m, in.data, in.len, &used, NULL), 0);
-	assert_int_equal(used, in.len);
-	buf got;
-	buf_init(&got, 1 << 20);
-	uint8_t tmp[4096];
-	bool eof;
-	long r;
-	while ((r = muxer_read(m, id, tmp, sizeof tmp, &eof, NULL)) > 0)
-		assert_int_equal(buf_append(&got, tmp, (size_t)r), 0);
-	assert_int_equal(got.len, 20 * sizeof reply);
-	assert_memory_equal(got.data + 19 * sizeof reply, reply, sizeof reply);
-	buf_done(&got);
-	buf_done(&in);
-	muxer_free(m);
-}
-
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -292,7 +256,6 @@ int main(void)
 		cmocka_unit_test(t_echo_same_ids),
 		cmocka_unit_test(t_many_streams),
 		cmocka_unit_test(t_rogue_peer),
-		cmocka_unit_test(t_writer_keeps_reading),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
