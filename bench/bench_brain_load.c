@@ -67,7 +67,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *url = argv[1];
-	int conc = atoi(argv[2]);
+	int conc = 0;
+	if (sscanf(argv[2], "%d", &conc) != 1)
+		return 2;
 	double secs = atof(argv[3]);
 	if (conc < 1 || conc > 20000 || secs <= 0)
 		return 2;

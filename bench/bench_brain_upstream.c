@@ -75,9 +75,11 @@ static void on_req(struct evhttp_request *req, void *arg)
 
 int main(int argc, char **argv)
 {
-	int port = argc > 1 ? atoi(argv[1]) : 0;
-	if (argc > 2)
-		tokens = atoi(argv[2]);
+	int port = 0;
+	if (argc > 1 && sscanf(argv[1], "%d", &port) != 1)
+		return 2;
+	if (argc > 2 && sscanf(argv[2], "%d", &tokens) != 1)
+		return 2;
 	if (tokens < 1 || tokens > 4096)
 		tokens = 16;
 	signal(SIGPIPE, SIG_IGN);

@@ -1025,7 +1025,9 @@ static void attempt_fail(struct gw_req *g, const char *reason, const cg_err *e, 
 	log_info("brain", "attempt failed", "req=%s upstream=%s reason=%s err=\"%s\"", g->id, t->up->key, reason,
 		 e ? e->msg : "");
 	if (cls != OAI_FAIL_CLIENT && cls != OAI_FAIL_CONTEXT) {
-		if (bh_failure(&t->up->h, &b->cd, now, g->status == 429 ? g->retry_after_ms : 0, reason))
+		/* An upstream that says when to come back (429 or 503 with Retry-After) is left alone that long. */
+		if (bh_failure(&t->up->h, &b->cd, now, g->status == 429 || g->status == 503 ? g->retry_after_ms : 0,
+			       reason))
 			log_warn("brain", "upstream cooling down", "upstream=%s ms=%lld", t->up->key,
 				 (long long)bh_cool_left_ms(&t->up->h, now));
 		gw_publish_state(b, t->up);

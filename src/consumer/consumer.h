@@ -3,7 +3,8 @@
  *
  *   web3.provider.list                     configured providers (name, peerId, actorId; never their URL)
  *   web3.provider.resources {provider}     the provider's published resources (GET /web3/resources/list)
- *   web3.provider.lease {provider?, resourceId, ttlMs?, maxCost?, renew?}
+ *   web3.provider.lease {provider?, resourceId, ttlMs?, maxCost?, renew?}  (also web3.resources.lease, see
+ *                                          src/node/mod_consumer.c)
  *                                          a lease via the provider's signed lease route: {leaseId, orderId,
  *                                          expiresAt, ...}; the token stays in this node's memory
  *   web3.search.query {resourceId, q|query, limit?, site?, provider?}

@@ -187,4 +187,10 @@ static void stop(struct node *n, int idx)
 	n->mod[idx] = NULL;
 }
 
+struct market *mod_market_get(struct node *n)
+{
+	struct mod *md = node_module_state(n, "market");
+	return md ? md->m : NULL;
+}
+
 const struct node_module mod_market = {"market", "market", check, start, stop};

@@ -320,4 +320,10 @@ static void stop(struct node *n, int idx)
 	n->mod[idx] = NULL;
 }
 
+struct model_registry *mod_model_get(struct node *n)
+{
+	struct mod *md = node_module_state(n, "model");
+	return md ? md->reg : NULL;
+}
+
 const struct node_module mod_model = {"model", "models", check, start, stop};

@@ -15,26 +15,6 @@ struct mod {
 	struct market *market;
 };
 
-/* State of another module by name (n->mod is indexed like node_modules[]). */
-static void *module_state(struct node *n, const char *name)
-{
-	for (int i = 0; i < NODE_MOD_MAX && node_modules[i]; i++)
-		if (!strcmp(node_modules[i]->name, name))
-			return n->mod[i];
-	return NULL;
-}
-
-/* The market and model modules keep their handles at the front of their state (src/node/mod_market.c:
- * `struct mod { struct market *m; ... }`, src/node/mod_model.c: `struct mod { struct node *n;
- * struct model_registry *reg; ... }`); these views read just that prefix. */
-struct market_view {
-	struct market *m;
-};
-struct model_view {
-	struct node *n;
-	struct model_registry *reg;
-};
-
 static int check(json_t *section, cg_err *e)
 {
 	return provider_config_check(section, e);
@@ -75,29 +55,28 @@ static int m_refresh(void *arg, struct rpc_call *call, json_t *params, json_t **
 
 static int start(struct node *n, int idx, cg_err *e)
 {
-	struct market_view *mv = module_state(n, "market");
-	struct model_view *dv = module_state(n, "model");
-	if (!mv || !mv->m)
+	struct market *market = mod_market_get(n);
+	if (!market)
 		return cg_fail(e, CG_E_INTERNAL, "provider: the market module is not running");
 	struct mod *md = calloc(1, sizeof *md);
 	if (!md)
 		return cg_fail(e, CG_E_INTERNAL, "out of memory");
 	n->mod[idx] = md;
-	md->market = mv->m;
+	md->market = market;
 	struct provider_deps d = {
 		.base = n->base,
 		.http = n->http,
 		.store = n->store,
 		.key = n->key,
-		.market = mv->m,
-		.models = dv ? dv->reg : NULL,
+		.market = market,
+		.models = mod_model_get(n),
 		.actor = n->address,
 		.data_dir = n->data_dir,
 	};
 	int r = provider_new(&d, node_config_section(n, "provider"), &md->p, e);
 	if (r < 0)
 		return r;
-	market_set_revocation_notifier(mv->m, on_revoked, md);
+	market_set_revocation_notifier(market, on_revoked, md);
 	if (rpc_register(n->rpc, "provider.status", m_status, md) < 0 ||
 	    rpc_register(n->rpc, "provider.refresh", m_refresh, md) < 0)
 		return cg_fail(e, CG_E_INTERNAL, "provider: cannot register RPC methods");

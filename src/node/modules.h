@@ -31,6 +31,14 @@ extern const struct node_module mod_provider;
 extern const struct node_module mod_consumer;
 extern const struct node_module mod_brain;
 
+/* Running modules' handles for modules that build on them (NULL when that module is not running). */
+struct market;
+struct model_registry;
+struct market *mod_market_get(struct node *n);
+struct model_registry *mod_model_get(struct node *n);
+/* A module's state by name (n->mod is indexed like node_modules[]); NULL when absent. */
+void *node_module_state(struct node *n, const char *name);
+
 /* NULL-terminated, in start order. */
 extern const struct node_module *const node_modules[];
 

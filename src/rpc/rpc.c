@@ -83,6 +83,21 @@ int rpc_register(struct rpc_registry *reg, const char *name, rpc_fn fn, void *ar
 	return 0;
 }
 
+int rpc_override(struct rpc_registry *reg, const char *name, rpc_fn fn, void *arg, rpc_fn *old_fn,
+		 void **old_arg)
+{
+	struct method *m = (struct method *)find(reg, name);
+	if (!m)
+		return -1;
+	if (old_fn)
+		*old_fn = m->fn;
+	if (old_arg)
+		*old_arg = m->arg;
+	m->fn = fn;
+	m->arg = arg;
+	return 0;
+}
+
 bool rpc_has(const struct rpc_registry *reg, const char *name)
 {
 	return find(reg, name) != NULL;

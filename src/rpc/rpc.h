@@ -36,6 +36,10 @@ void rpc_registry_free(struct rpc_registry *reg);
 /* name is copied. Returns -1 when already registered (programmer error: also logged). */
 int rpc_register(struct rpc_registry *reg, const char *name, rpc_fn fn, void *arg);
 bool rpc_has(const struct rpc_registry *reg, const char *name);
+/* Replaces the handler of a registered method, returning the previous one through old_fn/old_arg so the new
+ * handler can delegate to it (a later module extending an earlier one's method). -1 when not registered. */
+int rpc_override(struct rpc_registry *reg, const char *name, rpc_fn fn, void *arg, rpc_fn *old_fn,
+		 void **old_arg);
 /* Calls fn(arg, name) for each method in name order (for `rpc.methods` and docs). */
 void rpc_each(const struct rpc_registry *reg, void (*fn)(void *arg, const char *name), void *arg);
 

@@ -206,8 +206,13 @@ static void t_full_flow(void **state)
 	char lid[64];
 	snprintf(lid, sizeof lid, "%s", lease_id);
 	json_decref(r);
-	/* Reused, not re-issued. */
-	r = rpc_ok(cons, "web3.provider.lease", json_pack("{s:s}", "resourceId", "res_chat"));
+	/* Reused, not re-issued — also through the spec's name, web3.resources.lease, with a provider named and
+	 * without one (the resource is not this node's own, so the remote providers are asked). */
+	r = rpc_ok(cons, "web3.resources.lease", json_pack("{s:s,s:s}", "provider", "alice", "resourceId", "res_chat"));
+	assert_string_equal(json_string_value(json_object_get(r, "leaseId")), lid);
+	assert_string_equal(json_string_value(json_object_get(r, "accessToken")), "[REDACTED]");
+	json_decref(r);
+	r = rpc_ok(cons, "web3.resources.lease", json_pack("{s:s}", "resourceId", "res_chat"));
 	assert_string_equal(json_string_value(json_object_get(r, "leaseId")), lid);
 	json_decref(r);
 
