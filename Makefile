@@ -102,7 +102,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB)
 
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BIN) $(BENCH_BIN)
-	@bash scripts/npm-deps.sh
+	@bash scripts/npm-deps.sh tests bench
 	@bash scripts/llama-deps.sh
 	@CLAWGRID_BIN=$(abspath $(BIN)) BUILD=$(BUILD) bash bench/run.sh
 

@@ -302,7 +302,8 @@ static int cmd_storage(struct cli *c, struct opts *o, const char *sub)
 struct chat_state {
 	struct sse_parser sse;
 	bool json, receipt_ok, done, failed;
-	buf err;
+	buf err; /* the body of a non-200 reply */
+	CURL *h;
 };
 
 static int chat_event(void *arg, const char *event, const char *data, size_t len)
@@ -343,20 +344,12 @@ static int chat_event(void *arg, const char *event, const char *data, size_t len
 static size_t chat_write(char *p, size_t sz, size_t n, void *arg)
 {
 	struct chat_state *s = arg;
+	long status = 0;
+	curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) /* an error reply: one JSON object, printed once it is complete */
+		return buf_append(&s->err, p, sz * n) == 0 ? sz * n : 0;
 	cg_err e;
 	return sse_feed(&s->sse, p, sz * n, &e) < 0 ? 0 : sz * n;
-}
-
-static void node_addr(struct cli *c, char *out, size_t cap)
-{
-	if (c->api) {
-		snprintf(out, cap, "%s", c->api);
-		return;
-	}
-	char *s = cli_read_file(c, "node.api", 256);
-	snprintf(out, cap, "%s", s ? s : "127.0.0.1:7878");
-	free(s);
-	out[strcspn(out, "\r\n ")] = 0;
 }
 
 static int cmd_chat(struct cli *c, struct opts *o)
@@ -373,19 +366,19 @@ static int cmd_chat(struct cli *c, struct opts *o)
 		json_object_set_new(p, "max_tokens", json_integer(o->max_tokens));
 	char *body = json_dumps(p, JSON_COMPACT);
 	json_decref(p);
-	char *token = cli_read_file(c, "admin.token", 4096);
-	if (!token) {
-		free(body);
-		fprintf(stderr, "clawgrid: no admin token in the data directory (run 'clawgrid init')\n");
-		return EXIT_NONODE;
-	}
-	token[strcspn(token, "\r\n ")] = 0;
+	/* The node's address and admin token exactly as cli_rpc finds them: never a guessed 127.0.0.1:7878, where
+	 * another program may listen and would be handed the admin token. */
 	char addr[300], url[400], authz[4200];
-	node_addr(c, addr, sizeof addr);
+	cg_err e;
+	int arc = cli_node_addr(c, addr, sizeof addr, &e);
+	if (arc == EXIT_OK)
+		arc = cli_admin_authz(c, authz, sizeof authz, &e);
+	if (arc != EXIT_OK) {
+		free(body);
+		cli_print_error(c, &e);
+		return arc;
+	}
 	snprintf(url, sizeof url, "http://%s/web3/consumer/chat", addr);
-	snprintf(authz, sizeof authz, "Authorization: Bearer %s", token);
-	sodium_memzero(token, strlen(token));
-	free(token);
 	struct chat_state st = {.json = c->json};
 	buf_init(&st.err, 65536);
 	sse_init(&st.sse, 1u << 20, chat_event, &st);
@@ -395,13 +388,13 @@ static int cmd_chat(struct cli *c, struct opts *o)
 	hdr = curl_slist_append(hdr, "Accept: text/event-stream");
 	hdr = curl_slist_append(hdr, authz);
 	sodium_memzero(authz, sizeof authz);
+	cli_curl_defaults(h);
+	st.h = h;
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, chat_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	CURLcode cc = curl_easy_perform(h);
 	long status = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -416,8 +409,19 @@ static int cmd_chat(struct cli *c, struct opts *o)
 		fprintf(stderr, "clawgrid: the node refused the admin token\n");
 		rc = EXIT_AUTH;
 	} else if (status != 200) {
-		/* An error reply is one JSON object, which the SSE parser saw as no event: print it raw. */
-		fprintf(stderr, "clawgrid: chat failed (HTTP %ld)\n", status);
+		/* An error reply is one JSON object (kept aside by chat_write): print its code and message. */
+		json_t *j = json_loadb(st.err.data ? (const char *)st.err.data : "", st.err.len, 0, NULL);
+		json_t *err = json_object_get(j, "error");
+		const char *code = json_string_value(json_object_get(err, "code"));
+		const char *msg = json_string_value(json_object_get(err, "message"));
+		if (!msg)
+			msg = json_string_value(err);
+		if (msg)
+			fprintf(stderr, "clawgrid: %s%s%s\n", code && strncmp(msg, code, strlen(code)) ? code : "",
+				code && strncmp(msg, code, strlen(code)) ? ": " : "", msg);
+		else
+			fprintf(stderr, "clawgrid: chat failed (HTTP %ld)\n", status);
+		json_decref(j);
 		rc = EXIT_FAIL;
 	} else if (st.failed || !st.done) {
 		rc = EXIT_FAIL;

@@ -79,8 +79,7 @@ static void start_stream(struct pv_call *c)
 		return;
 	c->sse_started = true;
 	http_reply_header(c->r, "X-OpenClaw-Request-Id", c->request_id);
-	http_reply_header(c->r, "X-Accel-Buffering", "no");
-	http_sse_start(c->r);
+	http_sse_start(c->r); /* which adds X-Accel-Buffering: no itself */
 }
 
 /* One upstream event (or a serialized chunk of the embedded engine). Returns < 0 to stop the upstream. */

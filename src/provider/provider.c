@@ -486,10 +486,26 @@ static const char *kind_name(enum pv_kind k)
 	return k == PV_MODEL ? "model" : k == PV_SEARCH ? "search" : "storage";
 }
 
+/* Every 429 and 503 of a provider route carries Retry-After (spec §1.2): clients back off on it, and an
+ * OpenAI SDK retries by it. Where the cause sets no delay of its own, one second for a transient engine or
+ * concurrency condition; a full storage quota frees only when the consumer deletes, so a minute. */
+static void retry_after_default(cg_err *e)
+{
+	if (e->retry_after_s > 0)
+		return;
+	int st = cg_err_http(e);
+	if (st == 503)
+		e->retry_after_s = 1;
+	else if (st == 429)
+		e->retry_after_s = e->code == CG_E_QUOTA_EXCEEDED ? 60 : 1;
+}
+
 static void reply_err(struct http_req *r, const char *rid, const cg_err *e)
 {
+	cg_err copy = *e;
+	retry_after_default(&copy);
 	http_reply_header(r, "X-OpenClaw-Request-Id", rid);
-	http_reply_error(r, e);
+	http_reply_error(r, &copy);
 }
 
 /* The lease token: "Authorization: Bearer tok_…" or "X-Lease-Token: tok_…". */
@@ -769,6 +785,7 @@ void pv_reply_error(struct pv_call *c, const cg_err *e)
 	cg_err copy = *e;
 	if (copy.code == CG_E_EXPIRED || copy.code == CG_E_REVOKED)
 		copy.http_status = 401;
+	retry_after_default(&copy);
 	finish_common(c, cg_code_name(copy.code));
 	http_reply_error(c->r, &copy);
 	pv_call_free(c);

@@ -143,6 +143,27 @@ void pv_search(struct pv_call *c)
 		cg_fail(&e, CG_E_INVALID_ARGUMENT, "body: must be a JSON object {q, limit?, site?}");
 		goto fail;
 	}
+	/* SearXNG's own form of engines is one comma-separated string ("google,bing"); the spec's body says
+	 * only "engines", so both that and an array of names are accepted. */
+	json_t *es = json_object_get(j, "engines");
+	if (json_is_string(es)) {
+		const char *sv = json_string_value(es);
+		json_t *arr = json_array();
+		while (*sv) {
+			size_t n = strcspn(sv, ",");
+			size_t a = 0, b = n;
+			while (a < b && sv[a] == ' ')
+				a++;
+			while (b > a && sv[b - 1] == ' ')
+				b--;
+			if (b > a)
+				json_array_append_new(arr, json_stringn(sv + a, b - a));
+			sv += n;
+			if (*sv == ',')
+				sv++;
+		}
+		json_object_set_new(j, "engines", arr);
+	}
 	if (jp_only(j, NULL, keys, &e) < 0 || jp_str(j, NULL, "q", 0, 1, 4096, &q, &e) < 0 ||
 	    jp_str(j, NULL, "query", 0, 1, 4096, &q2, &e) < 0 || jp_int(j, NULL, "limit", 0, 1, LIMIT_MAX, &limit, &e) < 0 ||
 	    jp_str(j, NULL, "site", 0, 1, 256, &site, &e) < 0 || jp_arr(j, NULL, "engines", 0, 16, &engines, &e) < 0)

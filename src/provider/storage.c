@@ -49,6 +49,31 @@ static bool mime_allowed(json_t *allow, const char *mime)
 	return false;
 }
 
+/* The type of an object put without one (mime is optional in the spec's body): from the virtual path's
+ * extension for the common text and data types, so that a resource allowing text types takes "notes.txt"
+ * without the client naming it; application/octet-stream otherwise. */
+static const char *mime_guess(const char *path)
+{
+	static const char *const map[][2] = {
+		{"txt", "text/plain"},        {"text", "text/plain"},      {"log", "text/plain"},
+		{"md", "text/markdown"},      {"markdown", "text/markdown"}, {"csv", "text/csv"},
+		{"html", "text/html"},        {"htm", "text/html"},        {"css", "text/css"},
+		{"xml", "application/xml"},   {"json", "application/json"}, {"js", "text/javascript"},
+		{"pdf", "application/pdf"},   {"png", "image/png"},        {"jpg", "image/jpeg"},
+		{"jpeg", "image/jpeg"},       {"gif", "image/gif"},        {"webp", "image/webp"},
+		{"svg", "image/svg+xml"},     {"zip", "application/zip"},  {"gz", "application/gzip"},
+		{"wasm", "application/wasm"},
+	};
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	const char *name = slash ? slash + 1 : path;
+	const char *dot = name ? strrchr(name, '.') : NULL;
+	if (dot && dot != name)
+		for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+			if (strcasecmp(dot + 1, map[i][0]) == 0)
+				return map[i][1];
+	return "application/octet-stream";
+}
+
 static bool mime_ok(const char *m)
 {
 	size_t n = strlen(m);
@@ -127,7 +152,7 @@ void pv_storage_put(struct pv_call *c)
 		n = len;
 	}
 	if (!mime)
-		mime = "application/octet-stream";
+		mime = mime_guess(path);
 	if (!mime_ok(mime)) {
 		cg_fail(&e, CG_E_INVALID_ARGUMENT, "mime: must be a MIME type");
 		goto fail;

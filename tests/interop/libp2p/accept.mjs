@@ -386,9 +386,12 @@ async function hold (addrText, proto) {
 async function listen (opts) {
   const node = await makeNode({ muxers: opts.muxers, listen: [opts.listen], push: true, noIdentify: opts.noIdentify })
   // clawgrid opens many echo streams at once (p2p dial --streams N): lift js's default of 32 inbound per protocol
-  await node.handle(ECHO, (s) => {
+  await node.handle(ECHO, (s, conn) => {
+    // js-libp2p 3.x over mplex never wakes a paused stream (its 'drain' does not reach it) and resets it once
+    // 4 MiB wait unread, js <-> js alike: pausing is only safe with yamux, which has real flow control.
+    const canPause = conn.multiplexer !== '/mplex/6.7.0'
     s.addEventListener('message', (e) => {
-      if (!s.send(e.data)) {
+      if (!s.send(e.data) && canPause) {
         s.pause()
         s.onDrain().then(() => { try { s.resume() } catch {} }, () => {})
       }
