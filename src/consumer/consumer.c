@@ -538,6 +538,10 @@ static void call_done(void *arg, long status, const char *body, size_t n, const 
 	if (status == 401 && !o->retried && !o->started) {
 		/* The lease no longer authorizes (expired or revoked): renew once. */
 		o->retried = true;
+		/* The refused answer's body must not stay in front of the retried call's (an error body of the
+		 * retry would otherwise read as two JSON objects, and its message be lost). */
+		buf_done(&o->errbody);
+		buf_init(&o->errbody, 65536);
 		if (o->lease)
 			lease_drop(c, o->lease);
 		log_info("consumer", "lease refused by the provider, renewing", "provider=%s resource=%s", o->prov->name,

@@ -397,6 +397,8 @@ int p2p_swarm_handle(struct p2p_swarm *sw, const char *proto, p2p_handler_fn fn,
 	memcpy(h->proto, proto, len + 1);
 	h->fn = fn;
 	h->arg = arg;
+	/* Connected peers learn the new protocol now (identify push), as they do a new listen address. */
+	p2p_identify_push_all(sw);
 	return 0;
 }
 

@@ -80,7 +80,8 @@ typedef void (*p2p_dial_cb)(struct p2p_conn *c, const cg_err *err, void *arg);
 int p2p_swarm_dial(struct p2p_swarm *sw, const char *maddr, p2p_dial_cb cb, void *arg, cg_err *e);
 
 /* Stream handler for an inbound stream whose protocol was agreed: it sets the callbacks
- * (p2p_stream_set_cbs) before returning. 0, or E_CONFLICT (already registered) / E_QUOTA_EXCEEDED. */
+ * (p2p_stream_set_cbs) before returning. 0, or E_CONFLICT (already registered) / E_QUOTA_EXCEEDED.
+ * Connected peers are told about the new protocol by an identify push. */
 typedef void (*p2p_handler_fn)(struct p2p_stream *s, void *arg);
 int p2p_swarm_handle(struct p2p_swarm *sw, const char *proto, p2p_handler_fn fn, void *arg, cg_err *e);
 size_t p2p_swarm_protocols(const struct p2p_swarm *sw, const char **out, size_t max);

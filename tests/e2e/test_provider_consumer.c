@@ -691,6 +691,97 @@ static void t_expired_and_renew(void **state)
 	json_decref(r);
 }
 
+/* Acceptance regressions: Retry-After on 503, one X-Accel-Buffering header on streams, the SearXNG string
+ * form of engines, a put without mime typed from the path, the X-Lease-Token form on every route, and the
+ * CLI chat's node address and error reporting. */
+static void t_acceptance_regressions(void **state)
+{
+	struct lease chat, docs, st;
+	issue("res_chat", &chat);
+	issue("res_docs", &docs);
+	issue("res_store", &st);
+	struct h_resp r;
+
+	/* An engine failure before the answer: 503 with Retry-After. */
+	assert_int_equal(call(&chat, "POST", "/web3/resources/model/chat", NULL,
+			      "{\"messages\":[{\"role\":\"user\",\"content\":\"[double:fail=500]\"}]}", &r), 503);
+	assert_string_equal(err_code(&r), "E_UNAVAILABLE");
+	assert_non_null(strcasestr(r.headers, "\nRetry-After: "));
+	h_resp_free(&r);
+
+	/* A stream names X-Accel-Buffering once. */
+	assert_int_equal(call(&chat, "POST", "/web3/resources/model/chat", NULL,
+			      "{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &r), 200);
+	const char *xa = strcasestr(r.headers, "X-Accel-Buffering");
+	assert_non_null(xa);
+	assert_null(strcasestr(xa + 1, "X-Accel-Buffering"));
+	assert_non_null(strstr(r.body, "data: [DONE]"));
+	h_resp_free(&r);
+
+	/* The X-Lease-Token form alone, with the spec's {query, engines} body, engines as SearXNG's string. */
+	char xlt[200];
+	snprintf(xlt, sizeof xlt, "X-Lease-Token: %s", docs.token);
+	const char *h1[] = {xlt, "Content-Type: application/json", "X-OpenClaw-Request-Id: qa.req-7", NULL};
+	const char *b1 = "{\"query\":\"ledger\",\"engines\":\"google, bing\"}";
+	assert_int_equal(h_http(prov, "POST", "/web3/resources/search/query", h1, b1, strlen(b1), 20000, &r), 0);
+	keep(r.body);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strcasestr(r.headers, "X-OpenClaw-Request-Id: qa.req-7"));
+	json_t *j = json_loads(r.body, 0, NULL);
+	assert_true(json_array_size(json_object_get(j, "results")) >= 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "usage"), "queries")), 1);
+	json_decref(j);
+	h_resp_free(&r);
+
+	/* A put without mime is typed from the path, so a resource taking text types takes notes.txt; get by X-Lease-Token. */
+	assert_int_equal(call(&st, "POST", "/web3/resources/storage/put", NULL,
+			      "{\"path\":\"qa/notes.txt\",\"bytesBase64\":\"aGVsbG8=\"}", &r), 200);
+	j = json_loads(r.body, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(j, "mime")), "text/plain");
+	assert_string_equal(json_string_value(json_object_get(j, "etag")),
+			    "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+	json_decref(j);
+	h_resp_free(&r);
+	assert_int_equal(call(&st, "POST", "/web3/resources/storage/put", NULL,
+			      "{\"path\":\"qa/blob.bin\",\"bytesBase64\":\"aGVsbG8=\"}", &r), 415);
+	h_resp_free(&r);
+	snprintf(xlt, sizeof xlt, "X-Lease-Token: %s", st.token);
+	const char *h2[] = {xlt, NULL};
+	assert_int_equal(h_http(prov, "GET", "/web3/resources/storage/get?path=qa/notes.txt", h2, NULL, 0, 20000, &r), 0);
+	keep(r.body);
+	assert_int_equal(r.status, 200);
+	j = json_loads(r.body, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(j, "bytesBase64")), "aGVsbG8=");
+	json_decref(j);
+	h_resp_free(&r);
+	assert_int_equal(h_http(prov, "GET", "/web3/resources/storage/list?prefix=qa/", h2, NULL, 0, 20000, &r), 0);
+	keep(r.body);
+	assert_int_equal(r.status, 200);
+	j = json_loads(r.body, 0, NULL);
+	assert_int_equal(json_array_size(json_object_get(j, "items")), 1);
+	json_decref(j);
+	h_resp_free(&r);
+
+	/* CLI chat: a refused request prints the provider's code and message, also right after a renewal of the
+	 * lease (the revoked lease's 401 body must not be glued in front of the retry's). */
+	char *out = NULL, *err = NULL;
+	assert_int_not_equal(h_cli(cons, &out, &err, "chat", "--resource", "res_chat", "--max-tokens", "500", "hi", NULL), 0);
+	assert_non_null(strstr(err, "E_INVALID_ARGUMENT"));
+	assert_non_null(strstr(err, "maxTokens"));
+	free(out);
+	free(err);
+	/* ...and never guesses a node address: a data directory without a running node gets no 127.0.0.1:7878. */
+	struct hnode *idle = h_node_new(NULL);
+	assert_non_null(idle);
+	out = err = NULL;
+	assert_int_not_equal(h_cli(idle, &out, &err, "chat", "--resource", "res_chat", "hi", NULL), 0);
+	assert_null(strstr(err ? err : "", "7878"));
+	assert_null(strstr(err ? err : "", "cannot reach"));
+	free(out);
+	free(err);
+	h_node_free(idle);
+}
+
 static void t_sec01(void **state)
 {
 	const char *secrets[] = {API_KEY, oai_double_url(dbl), docs, store_root, prov->dir, cons->dir, NULL};
@@ -712,6 +803,7 @@ int main(void)
 		cmocka_unit_test(t_ledger_failure_and_revocation),
 		cmocka_unit_test(t_signed_lease_route),
 		cmocka_unit_test(t_expired_and_renew),
+		cmocka_unit_test(t_acceptance_regressions),
 		cmocka_unit_test(t_sec01),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

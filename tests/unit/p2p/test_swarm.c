@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 #include <event2/event.h>
 #include <sodium.h>
@@ -375,6 +378,11 @@ static void on_open_unknown(struct p2p_stream *s, const cg_err *err, void *arg)
 	p->open_failed = 1;
 }
 
+static void late_handler(struct p2p_stream *s, void *arg)
+{
+	p2p_stream_reset(s, "not used");
+}
+
 static void small_stream_limit(struct p2p_swarm_cfg *cfg)
 {
 	cfg->limits.max_streams_per_conn = 8;
@@ -435,6 +443,14 @@ static void t_pair(const char *muxer)
 	while (pa->n_addrs < 2)
 		event_base_loop(base, EVLOOP_ONCE);
 	assert_int_equal(pa->n_addrs, 2);
+
+	/* identify push, again: a registers a protocol while connected; b learns it without reconnecting */
+	assert_false(p2p_peer_has_proto(pa, "/late/1.0.0"));
+	assert_int_equal(p2p_swarm_handle(p.a, "/late/1.0.0", late_handler, NULL, &e), 0);
+	int64_t until = clock_mono_ms() + 30000;
+	while (!p2p_peer_has_proto(pa, "/late/1.0.0") && clock_mono_ms() < until)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_true(p2p_peer_has_proto(pa, "/late/1.0.0"));
 
 	/* a second dial to the same peer reuses the connection */
 	struct p2p_conn *first = p.conn;
@@ -575,6 +591,31 @@ static void t_dial_failures(void **st)
 	event_base_free(base);
 }
 
+/* Regression: a listener whose socket got fd 0 (a daemon started with stdin closed) is closed on free too;
+ * the close used to skip fd 0 and leak the listening socket. */
+static void t_listener_on_fd0(void **st)
+{
+	base = event_base_new();
+	int saved = fcntl(0, F_DUPFD_CLOEXEC, 3);
+	assert_true(saved >= 0);
+	close(0);
+	struct p2p_swarm *sw;
+	struct node_key k;
+	keyed_swarm(&sw, &k, "fd0", NULL, NULL);
+	cg_err e = {0};
+	int rc = p2p_swarm_listen(sw, "/ip4/127.0.0.1/tcp/0", &e);
+	int open0 = fcntl(0, F_GETFD);
+	p2p_swarm_free(sw);
+	int after = fcntl(0, F_GETFD);
+	/* stdin back before any assertion can end the test */
+	dup2(saved, 0);
+	close(saved);
+	event_base_free(base);
+	assert_int_equal(rc, 0);
+	assert_true(open0 >= 0); /* the lowest free descriptor went to the listener (or the loop's own use) */
+	assert_int_equal(after, -1);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -582,6 +623,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_connmgr),	cmocka_unit_test(t_peerstore),	 cmocka_unit_test(t_identify_codec),
 		cmocka_unit_test(t_pair_yamux), cmocka_unit_test(t_pair_mplex), cmocka_unit_test(t_dial_failures),
+		cmocka_unit_test(t_listener_on_fd0),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
