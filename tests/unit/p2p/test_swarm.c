@@ -378,6 +378,93 @@ static void on_open_unknown(struct p2p_stream *s, const cg_err *err, void *arg)
 	p->open_failed = 1;
 }
 
+/* A hand-made identify push from b: raw bytes on /ipfs/id/push/1.0.0, then half-close. */
+struct rawpush {
+	buf msg;
+	int closed;
+	char reason[160];
+};
+
+static void rp_data(struct p2p_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+}
+
+static void rp_close(struct p2p_stream *s, const char *reason, void *arg)
+{
+	struct rawpush *r = arg;
+	snprintf(r->reason, sizeof r->reason, "%s", reason ? reason : "");
+	r->closed = 1;
+}
+
+static const struct p2p_stream_cbs rp_cbs = {rp_data, NULL, NULL, rp_close};
+
+static void rp_opened(struct p2p_stream *s, const cg_err *err, void *arg)
+{
+	struct rawpush *r = arg;
+	assert_non_null(s);
+	p2p_stream_set_cbs(s, &rp_cbs, r);
+	assert_int_equal(p2p_stream_write(s, r->msg.data, r->msg.len, NULL), 0);
+	p2p_stream_close_write(s);
+}
+
+static void raw_push(struct p2p_conn *c, struct rawpush *r)
+{
+	r->closed = 0;
+	assert_int_equal(p2p_conn_open_stream(c, P2P_ID_PUSH_PROTOCOL, rp_opened, r, NULL), 0);
+	run_until(&r->closed);
+}
+
+/* An Identify message with the given public key (protobuf PublicKey) and agent, length-prefixed. */
+static void identify_msg(buf *out, const uint8_t *pk, const char *agent)
+{
+	buf m;
+	buf_init(&m, 4096);
+	uint8_t pb[36] = {0x08, 0x01, 0x12, 0x20};
+	memcpy(pb + 4, pk, 32);
+	assert_int_equal(pb_put_bytes(&m, 1, pb, sizeof pb), 0);
+	assert_int_equal(pb_put_str(&m, 6, agent), 0);
+	buf_reset(out);
+	assert_int_equal(pb_put_raw_varint(out, m.len), 0);
+	assert_int_equal(buf_append(out, m.data, m.len), 0);
+	buf_done(&m);
+}
+
+/* Hostile identify pushes (a key that is not the sender's, an oversize message, garbage) are refused
+ * without touching what a recorded about b, and the connection stays; a genuine push is recorded. */
+static void hostile_pushes(struct pair *p)
+{
+	struct p2p_peer *pb = p2p_peerstore_get(p2p_swarm_peerstore(p->a), p2p_swarm_peer_id(p->b));
+	assert_non_null(pb);
+	struct rawpush r;
+	buf_init(&r.msg, 1 << 20);
+	struct node_key other;
+	node_key_generate(&other);
+	identify_msg(&r.msg, other.pk, "forged");
+	raw_push(p->conn, &r);
+	assert_non_null(strstr(r.reason, "public key"));
+	assert_string_equal(pb->agent_version, "swarm-b");
+	/* a length prefix of 1 MiB: refused before buffering it */
+	buf_reset(&r.msg);
+	assert_int_equal(pb_put_raw_varint(&r.msg, 1u << 20), 0);
+	uint8_t junk[1000] = {0};
+	assert_int_equal(buf_append(&r.msg, junk, sizeof junk), 0);
+	raw_push(p->conn, &r);
+	assert_non_null(strstr(r.reason, "too large"));
+	/* a malformed protobuf */
+	buf_reset(&r.msg);
+	assert_int_equal(buf_append(&r.msg, "\x05\x0a\xff\xff\xff\x01", 6), 0);
+	raw_push(p->conn, &r);
+	assert_non_null(strstr(r.reason, "bad identify"));
+	assert_string_equal(pb->agent_version, "swarm-b");
+	/* the real key: recorded */
+	identify_msg(&r.msg, p->kb.pk, "swarm-b/pushed");
+	raw_push(p->conn, &r);
+	assert_string_equal(r.reason, "");
+	assert_string_equal(pb->agent_version, "swarm-b/pushed");
+	assert_non_null(p->conn);
+	buf_done(&r.msg);
+}
+
 static void late_handler(struct p2p_stream *s, void *arg)
 {
 	p2p_stream_reset(s, "not used");
@@ -451,6 +538,8 @@ static void t_pair(const char *muxer)
 	while (!p2p_peer_has_proto(pa, "/late/1.0.0") && clock_mono_ms() < until)
 		event_base_loop(base, EVLOOP_ONCE);
 	assert_true(p2p_peer_has_proto(pa, "/late/1.0.0"));
+
+	hostile_pushes(&p);
 
 	/* a second dial to the same peer reuses the connection */
 	struct p2p_conn *first = p.conn;
