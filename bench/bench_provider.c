@@ -18,7 +18,7 @@
 #include <event2/event.h>
 
 #include "base/clock.h"
-#include "provider/hclient.h"
+#include "http/client.h"
 
 #include "../tests/lib/oai_double.c"
 

@@ -21,7 +21,7 @@
 #include "brain/bledger.h"
 #include "crypto/hash.h"
 #include "http/server.h"
-#include "provider/hclient.h"
+#include "http/client.h"
 #include "rpc/rpc.h"
 
 #define KEY_MAX 4096

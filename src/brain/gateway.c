@@ -28,8 +28,8 @@
 #include "brain/bledger.h"
 #include "crypto/hash.h"
 #include "http/server.h"
-#include "provider/hclient.h"
-#include "provider/sse.h"
+#include "http/client.h"
+#include "http/sse.h"
 
 struct gw_target {
 	struct bg_up *up;

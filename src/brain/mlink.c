@@ -14,7 +14,7 @@
 #include "base/redact.h"
 #include "crypto/identity.h"
 #include "crypto/wallet.h"
-#include "provider/hclient.h"
+#include "http/client.h"
 #include "provider/leasereq.h"
 
 #define MAX_PROVIDERS 64

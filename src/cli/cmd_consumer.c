@@ -11,7 +11,7 @@
 #include "base/buf.h"
 #include "base/enc.h"
 #include "cli/cli.h"
-#include "provider/sse.h"
+#include "http/sse.h"
 
 struct opts {
 	const char *provider, *resource, *mime, *site, *out;

@@ -16,10 +16,10 @@
 #include "crypto/identity.h"
 #include "crypto/wallet.h"
 #include "http/server.h"
-#include "provider/hclient.h"
+#include "http/client.h"
 #include "provider/leasereq.h"
 #include "provider/receipt.h"
-#include "provider/sse.h"
+#include "http/sse.h"
 #include "rpc/rpc.h"
 #include "store/store.h"
 

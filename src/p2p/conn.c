@@ -26,6 +26,8 @@
 
 /* Plaintext decrypted but not yet taken by the layer above (bounded: a few noise frames). */
 #define NOISE_PLAIN_CAP (4u * NOISE_MAX_MSG)
+/* Opaque value of the yamux ping that measures a new connection's round-trip time ("claw"). */
+#define RTT_PROBE 0x636c6177u
 
 static int send_down(struct p2p_layer *l, const uint8_t *p, size_t n, cg_err *e)
 {
@@ -146,6 +148,7 @@ static int mux_recv(struct p2p_layer *l, const uint8_t *p, size_t n, size_t *con
 		if (c->n_paused > 0 && c->muxer_is_mplex)
 			break;
 		size_t used = 0;
+		muxer_set_time(c->mux, clock_mono_us());
 		int rc = muxer_feed(c->mux, p + off, n - off, &used, e);
 		if (rc < 0) {
 			/* A protocol violation: the session may have queued a go-away; send it before closing. */
@@ -275,6 +278,8 @@ static void conn_open(struct p2p_conn *c, struct p2p_layer *upgrader, const char
 	struct muxer_limits ml = {
 		.max_streams = (uint32_t)lim->max_streams_per_conn,
 		.window = YAMUX_INITIAL_WINDOW,
+		/* windows grow for fast streams, by at most the connection's buffer cap in total */
+		.window_budget = lim->conn_buf_cap,
 		.max_stream_buffer = lim->stream_buf_cap,
 		.out_cap = 1u << 20,
 	};
@@ -307,6 +312,10 @@ static void conn_open(struct p2p_conn *c, struct p2p_layer *upgrader, const char
 	if (c->timer)
 		evtimer_del(c->timer);
 	c->last_active_ms = clock_mono_ms();
+	/* yamux grows the windows of fast streams relative to the round-trip time: measure it once. */
+	muxer_set_time(c->mux, clock_mono_us());
+	if (!c->muxer_is_mplex && muxer_ping(c->mux, RTT_PROBE, NULL) == 0)
+		c->rtt_probe_us = clock_mono_us();
 	p2p_swarm_conn_established(c);
 }
 
@@ -532,6 +541,11 @@ static void process_events(struct p2p_conn *c)
 			log_debug("p2p", "peer sent go-away", "peer=%s code=%u", c->peer_id, ev.code);
 			break;
 		case MUXER_EV_PONG:
+			if (ev.code == RTT_PROBE && c->rtt_probe_us) {
+				int64_t rtt = clock_mono_us() - c->rtt_probe_us;
+				muxer_set_rtt(c->mux, rtt > 0 ? rtt : 1);
+				c->rtt_probe_us = 0;
+			}
 			break;
 		default:
 			if (s)
@@ -547,6 +561,7 @@ void p2p_conn_pump(struct p2p_conn *c)
 		return;
 	/* A few rounds: flushing streams produces output, output makes room for more stream writes, events
 	 * arrive as windows reopen. Everything left is picked up by the next socket event. */
+	muxer_set_time(c->mux, clock_mono_us());
 	for (int round = 0; round < 4 && c->state == CONN_OPEN; round++) {
 		process_events(c);
 		for (struct p2p_stream *s = c->streams; s && c->state == CONN_OPEN;) {

@@ -358,6 +358,7 @@ static const struct muxer_ops mplex_ops = {
 	.get_user = x_get_user,
 	.ping = x_ping,
 	.goaway = x_goaway,
+	.timing = muxc_timing,
 	.stream_count = x_count,
 	.free = x_free,
 };

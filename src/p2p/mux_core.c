@@ -159,6 +159,8 @@ void muxc_remove(struct muxc *c, struct muxc_stream *s)
 		*pp = s->hnext;
 		c->count--;
 	}
+	if (s->win > c->lim.window)
+		c->extra_window -= s->win - c->lim.window;
 	stream_free(s);
 }
 
@@ -274,6 +276,16 @@ void muxc_out_consume(struct muxc *c, size_t n, bool (*can_write)(const struct m
 				s->want_writable = false;
 				muxc_event(c, MUXER_EV_WRITABLE, s, 0, NULL);
 			}
+}
+
+void muxc_timing(muxer *m, int64_t now_us, int64_t rtt_us)
+{
+	/* Both sessions embed struct muxc first, its struct muxer header first. */
+	struct muxc *c = (struct muxc *)m;
+	if (now_us >= 0)
+		c->now_us = now_us;
+	if (rtt_us >= 0)
+		c->rtt_us = rtt_us;
 }
 
 void muxc_maybe_finish(struct muxc *c, struct muxc_stream *s)

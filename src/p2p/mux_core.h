@@ -41,6 +41,8 @@ struct muxc_stream {
 	uint32_t send_window; /* bytes we may still send */
 	uint32_t recv_window; /* bytes the peer may still send */
 	uint32_t unacked;     /* bytes read by the application, not yet returned in a window update */
+	uint32_t win;         /* current receive window (recv_window + unacked + unread bytes) */
+	int64_t epoch_us;     /* when the last window update was sent (or the stream began) */
 };
 
 struct muxc_ev {
@@ -58,6 +60,8 @@ struct muxc {
 	uint64_t next_serial;
 	struct muxc_q out;
 	size_t out_hard;
+	size_t extra_window; /* yamux: sum over streams of win - lim.window (at most lim.window_budget) */
+	int64_t now_us, rtt_us; /* as told by the owner (muxer_set_time / muxer_set_rtt); rtt 0 = unknown */
 	bool failed, goaway_local, goaway_remote;
 	bool out_blocked; /* a write was short for lack of output room */
 };
@@ -68,7 +72,8 @@ void muxc_done(struct muxc *c); /* frees every stream and queue */
 
 struct muxc_stream *muxc_find(struct muxc *c, uint64_t id);
 struct muxc_stream *muxc_add(struct muxc *c, uint64_t id); /* NULL on allocation failure */
-void muxc_remove(struct muxc *c, struct muxc_stream *s);   /* unlinks and frees */
+/* Unlinks and frees; window growth the stream held goes back to the session's budget. */
+void muxc_remove(struct muxc *c, struct muxc_stream *s);
 
 /* Events. Pushing never fails for the callers (the queue grows); READABLE/WRITABLE are coalesced per stream.
  * Terminal events (RESET, CLOSED) carry the user pointer of a stream that is already gone. */
@@ -87,6 +92,9 @@ const uint8_t *muxc_out_peek(struct muxc *c, size_t *n);
 /* Consumes sent output; when room opens up again, streams whose writes were short and that can_write()
  * get MUXER_EV_WRITABLE. */
 void muxc_out_consume(struct muxc *c, size_t n, bool (*can_write)(const struct muxc_stream *s));
+
+/* The timing op shared by both sessions. */
+void muxc_timing(muxer *m, int64_t now_us, int64_t rtt_us);
 
 /* Frees the stream with MUXER_EV_CLOSED when both sides are closed and everything was read. */
 void muxc_maybe_finish(struct muxc *c, struct muxc_stream *s);

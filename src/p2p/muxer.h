@@ -14,7 +14,12 @@
  * each is the stream's last event, carrying its user pointer, after which its id is invalid. muxer_reset by
  * the caller frees the stream at once, with no event. Events for a stream already gone are dropped.
  *
- * Boundedness: every stream's receive buffer is capped (yamux: by its window, which the peer must respect;
+ * Time: the session reads no clock; its owner tells it the time (muxer_set_time, before feeding or reading)
+ * and the connection's round-trip time when known (muxer_set_rtt), which yamux uses to grow the receive
+ * windows of fast streams as go-yamux and js-yamux do.
+ *
+ * Boundedness: every stream's receive buffer is capped (yamux: by its window, which the peer must respect and
+ * which grows only within limits.window_budget per session;
  * mplex: limits.max_stream_buffer, reset on overflow); the output buffer has a soft cap (writes return short
  * and control frames stop input processing above it); the event queue has a cap (input processing pauses
  * while it is full). So muxer_feed may consume less than it is given: drain output and events, then feed
@@ -33,6 +38,8 @@ typedef struct muxer muxer;
 struct muxer_limits {
 	uint32_t max_streams;      /* open streams, both directions (default 1024) */
 	uint32_t window;           /* yamux receive window per stream (default and minimum 256 KiB) */
+	size_t window_budget;      /* yamux: receive window the session may add beyond `window`, over all its
+				    * streams, to streams whose window limits a fast sender (0: windows stay fixed) */
 	size_t max_stream_buffer;  /* mplex: received-but-unread bytes per stream (default 1 MiB) */
 	size_t out_cap;            /* soft cap of the pending output (default 1 MiB) */
 };
@@ -72,6 +79,7 @@ struct muxer_ops {
 	int (*ping)(muxer *m, uint32_t opaque, cg_err *e);
 	int (*goaway)(muxer *m, cg_err *e);
 	size_t (*stream_count)(const muxer *m);
+	void (*timing)(muxer *m, int64_t now_us, int64_t rtt_us); /* a negative value leaves it unchanged */
 	void (*free)(muxer *m);
 };
 
@@ -112,6 +120,9 @@ static inline int muxer_ping(muxer *m, uint32_t opaque, cg_err *e) { return m->o
 /* Announces that we accept no new streams (yamux go-away "normal"; mplex: local only). */
 static inline int muxer_goaway(muxer *m, cg_err *e) { return m->ops->goaway(m, e); }
 static inline size_t muxer_stream_count(const muxer *m) { return m->ops->stream_count(m); }
+/* The current time (any monotonic microseconds), and the connection's round-trip time once measured. */
+static inline void muxer_set_time(muxer *m, int64_t now_us) { m->ops->timing(m, now_us, -1); }
+static inline void muxer_set_rtt(muxer *m, int64_t rtt_us) { m->ops->timing(m, -1, rtt_us); }
 static inline const char *muxer_protocol(const muxer *m) { return m->ops->protocol; }
 /* Frees the session and all its streams (no events). NULL ok. */
 static inline void muxer_free(muxer *m) { if (m) m->ops->free(m); }

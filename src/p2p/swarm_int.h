@@ -78,6 +78,7 @@ struct p2p_conn {
 	struct event *timer; /* handshake deadline */
 	void *dns_ctx;       /* pending DNS lookup (tcp.c) */
 	int64_t last_active_ms;
+	int64_t rtt_probe_us; /* when our yamux RTT probe left (0: none in flight) */
 	struct p2p_stream *streams;
 	int n_streams;
 	int n_paused;        /* open streams whose reader paused: mplex input stops while > 0 */

@@ -8,6 +8,7 @@
 #include "p2p/mux_core.h"
 
 #define MAX_DATA_FRAME (64u * 1024u) /* our data frames; js-libp2p-yamux sends the same size */
+#define MAX_WINDOW (16u * 1024u * 1024u) /* largest receive window per stream (go and js yamux: 16 MiB) */
 
 struct yamux {
 	struct muxc c;
@@ -96,7 +97,8 @@ static int accept_syn(struct yamux *y, uint32_t id, struct muxc_stream **out, cg
 	if (!s)
 		return fail(y, YAMUX_GOAWAY_INTERNAL, "out of memory", e);
 	s->send_window = YAMUX_INITIAL_WINDOW;
-	s->recv_window = y->c.lim.window;
+	s->recv_window = s->win = y->c.lim.window;
+	s->epoch_us = y->c.now_us;
 	s->acked = true;
 	/* The ACK also announces a window above the spec's initial one, when configured. */
 	send_hdr(y, YAMUX_WINDOW_UPDATE, YAMUX_ACK, id, y->c.lim.window - YAMUX_INITIAL_WINDOW);
@@ -202,7 +204,7 @@ static int y_feed(muxer *m, const uint8_t *in, size_t n, size_t *consumed, cg_er
 			struct muxc_stream *s = y->target ? muxc_find(&y->c, y->target) : NULL;
 			if (s) {
 				/* Cannot exceed the cap: the window check bounds the unread bytes. */
-				if (muxc_q_append(&s->rq, in + off, chunk, y->c.lim.window) != 0) {
+				if (muxc_q_append(&s->rq, in + off, chunk, s->win) != 0) {
 					rc = fail(y, YAMUX_GOAWAY_INTERNAL, "receive buffer allocation failed", e);
 					break;
 				}
@@ -260,7 +262,8 @@ static int y_open(muxer *m, uint64_t *id, cg_err *e)
 	}
 	s->outbound = true;
 	s->send_window = YAMUX_INITIAL_WINDOW;
-	s->recv_window = y->c.lim.window;
+	s->recv_window = s->win = y->c.lim.window;
+	s->epoch_us = y->c.now_us;
 	y->next_id += 2;
 	*id = s->id;
 	return 0;
@@ -307,6 +310,24 @@ static long y_write(muxer *m, uint64_t id, const uint8_t *p, size_t n, cg_err *e
 	return (long)total;
 }
 
+/* Receive-window auto-tuning, as go-yamux and js-yamux do: when the reader consumed half a window within
+ * four round trips of the previous update, the sender is fast enough that the window (credit / RTT), not
+ * the reader, limits it: double the window, up to MAX_WINDOW per stream and within the session's
+ * window_budget, which bounds what a reader that later stops could leave unread. No RTT yet: no growth.
+ * Returns the growth to grant with this update. */
+static uint32_t grow_window(const struct yamux *y, const struct muxc_stream *s)
+{
+	if (y->c.rtt_us <= 0 || y->c.now_us - s->epoch_us >= 4 * y->c.rtt_us || s->win >= MAX_WINDOW)
+		return 0;
+	size_t left = y->c.extra_window < y->c.lim.window_budget ? y->c.lim.window_budget - y->c.extra_window : 0;
+	size_t g = s->win;
+	if (g > MAX_WINDOW - s->win)
+		g = MAX_WINDOW - s->win;
+	if (g > left)
+		g = left;
+	return (uint32_t)g;
+}
+
 static long y_read(muxer *m, uint64_t id, uint8_t *p, size_t cap, bool *eof, cg_err *e)
 {
 	struct yamux *y = (struct yamux *)m;
@@ -317,10 +338,15 @@ static long y_read(muxer *m, uint64_t id, uint8_t *p, size_t cap, bool *eof, cg_
 	size_t k = muxc_q_read(&s->rq, p, cap);
 	s->unacked += (uint32_t)k;
 	/* Return credit in batches of half a window: fewer frames, and the sender never stalls. */
-	if (!s->remote_closed && !y->c.failed && s->unacked >= y->c.lim.window / 2 &&
-	    send_hdr(y, YAMUX_WINDOW_UPDATE, 0, (uint32_t)id, s->unacked) == 0) {
-		s->recv_window += s->unacked;
-		s->unacked = 0;
+	if (!s->remote_closed && !y->c.failed && s->unacked >= s->win / 2) {
+		uint32_t grow = grow_window(y, s);
+		if (send_hdr(y, YAMUX_WINDOW_UPDATE, 0, (uint32_t)id, s->unacked + grow) == 0) {
+			s->recv_window += s->unacked + grow;
+			s->win += grow;
+			y->c.extra_window += grow;
+			s->unacked = 0;
+			s->epoch_us = y->c.now_us;
+		}
 	}
 	if (s->remote_closed && muxc_q_size(&s->rq) == 0) {
 		*eof = true;
@@ -419,6 +445,7 @@ static const struct muxer_ops yamux_ops = {
 	.ping = y_ping,
 	.goaway = y_goaway,
 	.stream_count = y_count,
+	.timing = muxc_timing,
 	.free = y_free,
 };
 

@@ -4,7 +4,8 @@
  * flags (SYN 1, ACK 2, FIN 4, RST 8) | stream id (32 bits) | length (32 bits: data length, window delta,
  * ping opaque or go-away code). Clients open odd stream ids, servers even ones; id 0 is the session.
  * Each stream starts with a 256 KiB window each way; the reader's window is reopened (WindowUpdate) as the
- * application reads. A peer sending more than the window, a bad version or type, a SYN with the wrong id
+ * application reads, and doubles (up to 16 MiB, within limits.window_budget per session) while the
+ * application consumes half a window within four round trips (the RTT comes from muxer_set_rtt). A peer sending more than the window, a bad version or type, a SYN with the wrong id
  * parity or an id in use is a protocol violation: the session sends GoAway(protocol error) and fails.
  * Pings are answered; GoAway is reported and blocks new outbound streams. */
 #ifndef CG_P2P_YAMUX_H

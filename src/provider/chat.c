@@ -19,7 +19,7 @@
 #include "base/log.h"
 #include "http/server.h"
 #include "model/model.h"
-#include "provider/hclient.h"
+#include "http/client.h"
 #include "provider/receipt.h"
 
 #define EVENT_MAX (1u << 20)

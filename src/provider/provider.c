@@ -24,7 +24,7 @@
 #include "http/server.h"
 #include "market/market.h"
 #include "provider/fts.h"
-#include "provider/hclient.h"
+#include "http/client.h"
 #include "provider/leasereq.h"
 #include "provider/pstore.h"
 #include "provider/receipt.h"

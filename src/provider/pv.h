@@ -13,7 +13,7 @@
 
 #include "base/err.h"
 #include "provider/provider.h"
-#include "provider/sse.h"
+#include "http/sse.h"
 
 struct http_req;
 struct hc;

@@ -12,7 +12,7 @@
 #include "base/json.h"
 #include "http/server.h"
 #include "provider/fts.h"
-#include "provider/hclient.h"
+#include "http/client.h"
 
 #define LIMIT_DEF 5
 #define LIMIT_MAX 20

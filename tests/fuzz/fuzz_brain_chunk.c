@@ -1,6 +1,6 @@
 /* libFuzzer target: the upstream side of the gateway. The input is split on blank lines into SSE data
  * payloads that go through the stream-chunk parser and the non-streamed accumulator (brain/oai.h), and
- * the whole input also through the SSE parser the gateway feeds (provider/sse.h) and the upstream error
+ * the whole input also through the SSE parser the gateway feeds (http/sse.h) and the upstream error
  * classifier. Must never crash, leak or grow past its caps. */
 #include <stdbool.h>
 #include <stdint.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "brain/oai.h"
-#include "provider/sse.h"
+#include "http/sse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

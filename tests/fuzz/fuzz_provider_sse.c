@@ -1,4 +1,4 @@
-/* libFuzzer target: the SSE parser (provider/sse.h). The first byte picks a split point; parsing in two
+/* libFuzzer target: the SSE parser (http/sse.h). The first byte picks a split point; parsing in two
  * pieces must give exactly the events of parsing in one, and every event stays under the cap. */
 #include <stdint.h>
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "provider/sse.h"
+#include "http/sse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -135,6 +135,126 @@ static void t_flow_control(void **s)
 	mside_done(&b);
 }
 
+/* One round of a bulk transfer on stream id: A sends all the credit it has, B reads everything.
+ * Returns the bytes A could send. */
+static size_t bulk_round(struct mside *a, struct mside *b, uint64_t id, const uint8_t *data, size_t cap)
+{
+	size_t sent = 0;
+	bool eof;
+	for (long more; (more = muxer_write(a->m, id, data, cap, NULL)) > 0;) {
+		sent += (size_t)more;
+		pump_all(a, b, 1 << 16); /* the output cap may cut a write short: drain and go on */
+	}
+	buf got;
+	buf_init(&got, 32u << 20);
+	read_all(b, id, &got, &eof);
+	assert_int_equal(got.len, sent);
+	buf_done(&got);
+	pump_all(a, b, 1 << 16);
+	return sent;
+}
+
+/* Receive-window auto-tuning (go-yamux, js-yamux): when the reader consumes half a window within four
+ * round trips, the window limits the sender and doubles, up to W + window_budget for the session; slow
+ * consumption, an unknown RTT, or no budget keep it; the budget comes back when a grown stream ends; the
+ * grown window is still enforced. */
+static void t_window_autotune(void **s)
+{
+	(void)s;
+	const size_t W = YAMUX_INITIAL_WINDOW, budget = 1u << 20;
+	struct muxer_limits lb = {.window_budget = budget};
+	struct mside a, b;
+	mside_init(&a, yamux_new(true, NULL));
+	mside_init(&b, yamux_new(false, &lb));
+	size_t big = 4u << 20;
+	uint8_t *data = malloc(big);
+	randombytes_buf(data, big);
+	int64_t now = 1000000;
+	muxer_set_time(b.m, now);
+	uint64_t id;
+	assert_int_equal(muxer_open(a.m, &id, NULL), 0);
+	/* RTT unknown: fast consumption, yet no growth */
+	for (int r = 0; r < 4; r++)
+		assert_true(bulk_round(&a, &b, id, data, big) <= W);
+	/* RTT 10 ms, each round 1 ms: the window doubles up to W + budget, never beyond */
+	muxer_set_rtt(b.m, 10000);
+	size_t most = 0;
+	for (int r = 0; r < 10; r++) {
+		muxer_set_time(b.m, now += 1000);
+		size_t sent = bulk_round(&a, &b, id, data, big);
+		assert_true(sent <= W + budget);
+		most = sent > most ? sent : most;
+	}
+	assert_true(most > W + budget / 2);
+	/* the grown stream ends: its growth returns to the budget; a new stream that is consumed slowly
+	 * (each round 100 ms, ten round trips) keeps the initial window, a fast one grows again */
+	assert_int_equal(muxer_reset(a.m, id, NULL), 0);
+	pump_all(&a, &b, 1 << 16);
+	assert_int_equal(muxer_open(a.m, &id, NULL), 0);
+	for (int r = 0; r < 4; r++) {
+		size_t sent = 0;
+		for (long more; (more = muxer_write(a.m, id, data, big, NULL)) > 0;) {
+			sent += (size_t)more;
+			pump_all(&a, &b, 1 << 16);
+		}
+		assert_true(sent <= W);
+		/* the reader takes 100 ms per quarter window */
+		static uint8_t tmp[YAMUX_INITIAL_WINDOW / 4];
+		bool eof;
+		for (size_t got = 0; got < sent;) {
+			muxer_set_time(b.m, now += 100000);
+			long k = muxer_read(b.m, id, tmp, sizeof tmp, &eof, NULL);
+			assert_true(k > 0);
+			got += (size_t)k;
+		}
+		pump_all(&a, &b, 1 << 16);
+	}
+	most = 0;
+	for (int r = 0; r < 4; r++) {
+		muxer_set_time(b.m, now += 1000);
+		size_t sent = bulk_round(&a, &b, id, data, big);
+		most = sent > most ? sent : most;
+	}
+	assert_true(most > W);
+	/* a second fast stream shares the budget: the two together never exceed W + budget of growth */
+	uint64_t id2;
+	assert_int_equal(muxer_open(a.m, &id2, NULL), 0);
+	for (int r = 0; r < 10; r++) {
+		muxer_set_time(b.m, now += 1000);
+		size_t s1 = bulk_round(&a, &b, id, data, big);
+		size_t s2 = bulk_round(&a, &b, id2, data, big);
+		assert_true(s1 + s2 <= 2 * W + budget);
+	}
+	/* whatever grew, a peer sending more than W + budget on one stream breaks the session */
+	buf in;
+	buf_init(&in, 8u << 20);
+	uint8_t h[YAMUX_HDR_LEN];
+	struct yamux_hdr x = {0, YAMUX_DATA, 0, (uint32_t)id, (uint32_t)(W + budget + 1)};
+	yamux_hdr_encode(h, &x);
+	assert_int_equal(buf_append(&in, h, sizeof h), 0);
+	assert_int_equal(buf_append(&in, data, W + budget + 1), 0);
+	size_t used;
+	assert_true(muxer_feed(b.m, in.data, in.len, &used, NULL) < 0);
+	buf_done(&in);
+	free(data);
+	mside_done(&a);
+	mside_done(&b);
+	/* no budget (the default): fixed windows whatever the timing */
+	mside_init(&a, yamux_new(true, NULL));
+	mside_init(&b, yamux_new(false, NULL));
+	data = malloc(big);
+	memset(data, 7, big);
+	muxer_set_rtt(b.m, 10000);
+	assert_int_equal(muxer_open(a.m, &id, NULL), 0);
+	for (int r = 0; r < 4; r++) {
+		muxer_set_time(b.m, now += 1000);
+		assert_true(bulk_round(&a, &b, id, data, big) <= W);
+	}
+	free(data);
+	mside_done(&a);
+	mside_done(&b);
+}
+
 static void t_many_streams(void **s)
 {
 	(void)s;
@@ -426,6 +546,7 @@ int main(void)
 		cmocka_unit_test(t_flow_control),    cmocka_unit_test(t_many_streams),
 		cmocka_unit_test(t_reset_ping_goaway), cmocka_unit_test(t_rogue_peer),
 		cmocka_unit_test(t_stream_flood),    cmocka_unit_test(t_backpressure),
+		cmocka_unit_test(t_window_autotune),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "provider/sse.h"
+#include "http/sse.h"
 
 struct rec {
 	char out[4096];

@@ -1,12 +1,13 @@
-/* hclient — outgoing HTTP for the provider and consumer modules: libcurl multi driven by the node's libevent
- * loop (socket and timer callbacks mapped onto events), streaming response bodies as they arrive.
+/* http/client (prefix hc_) — outgoing HTTP for the provider, consumer and brain modules: libcurl multi
+ * driven by the node's libevent loop (socket and timer callbacks mapped onto events), streaming response
+ * bodies as they arrive.
  *
  * Four timeouts per request: connect, first byte (headers or body), idle (between body pieces) and total.
  * Only http and https are allowed (no file:, gopher: ... even through redirects, which are not followed).
  * Error messages never contain the URL or host: upstream endpoints are secrets of the provider (SEC-01).
  * Loop thread only; callbacks never run from inside hc_start or hc_cancel. */
-#ifndef CG_PROVIDER_HCLIENT_H
-#define CG_PROVIDER_HCLIENT_H
+#ifndef CG_HTTP_CLIENT_H
+#define CG_HTTP_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>

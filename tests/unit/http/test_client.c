@@ -1,4 +1,4 @@
-/* hclient over libevent against the OpenAI TEST DOUBLE: streaming pieces, buffered bodies and caps, headers,
+/* http/client over libevent against the OpenAI TEST DOUBLE: streaming pieces, buffered bodies and caps, headers,
  * the four timeouts, unreachable hosts (no URL in errors), cancellation (the server sees the client leave). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 
 #include "harness.h"
 #include "oai_double.h"
-#include "provider/hclient.h"
+#include "http/client.h"
 
 struct res {
 	struct event_base *base;

@@ -5,8 +5,8 @@
  * across pieces); "data:" lines of one event are joined with '\n'; "event:" names it; comments (":") and
  * unknown fields are ignored; a blank line dispatches. Every event is capped (max_event bytes, set at init):
  * a longer one is an error, never an unbounded buffer. A NUL byte is an error too. */
-#ifndef CG_PROVIDER_SSE_H
-#define CG_PROVIDER_SSE_H
+#ifndef CG_HTTP_SSE_H
+#define CG_HTTP_SSE_H
 
 #include <stdbool.h>
 #include <stddef.h>

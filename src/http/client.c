@@ -1,4 +1,4 @@
-#include "provider/hclient.h"
+#include "http/client.h"
 
 #include <pthread.h>
 #include <stdlib.h>
