@@ -4,18 +4,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
-#include <curl/curl.h>
+#include <sodium.h>
 
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/redact.h"
+#include "http/client.h"
+#include "http/sse.h"
 
 #define MAX_BODY (8u << 20)  /* a non-streamed answer or an error body */
-#define MAX_LINE (1u << 20)  /* one SSE line */
+#define MAX_EVENT (1u << 20) /* one SSE event */
 #define MAX_PROBE (1u << 20) /* a /health or /metrics body */
 
 static const char *const state_names[] = {"unknown", "ok", "loading", "full", "down"};
@@ -114,26 +115,22 @@ void up_health_eval(enum up_kind kind, int hs, const char *hb, int ms, const cha
 	snprintf(o->detail, sizeof o->detail, "healthy");
 }
 
-/* ---- libcurl multi on the libevent loop ---- */
+/* ---- transport: the shared HTTP client (http/client.h) and SSE parser (http/sse.h) ---- */
 
-enum xkind { X_HEALTH, X_METRICS, X_CHAT };
-
+/* A forwarded chat. Probes need no state of their own: the engine is their callback argument. */
 struct up_req {
 	struct up_engine *u;
-	enum xkind kind;
-	CURL *h;
-	struct curl_slist *hdrs;
-	char *body;
-	buf resp;  /* non-stream body, error body or probe body */
-	buf line;  /* streaming: the current SSE line */
+	struct hc_req *hr;   /* NULL once the client has finished with it */
+	struct sse_parser sse;
+	buf err_body;        /* streaming: the body of a non-2xx answer, for its error message */
+	long status;         /* from on_headers */
 	bool stream, cancelled;
+	int in_cb;           /* inside an hc callback: up_cancel defers the free to its unwinding */
+	bool have_fail;      /* we aborted the transfer ourselves: fail says why */
+	cg_err fail;
 	struct up_cb cb;
 	void *arg;
-	struct up_req *next; /* engine's list */
-};
-
-struct sockev {
-	struct event *ev;
+	struct up_req *prev, *next; /* engine's list of chats */
 };
 
 struct up_engine {
@@ -144,209 +141,20 @@ struct up_engine {
 	char *auth; /* "Authorization: Bearer ..." or NULL */
 	long max_concurrent, max_waiting;
 	int interval_ms;
-	CURLM *multi;
-	struct event *timer, *poll;
+	struct hc *hc;
+	struct event *poll;
+	struct hc_req *probe; /* the health or metrics probe in flight */
 	struct up_req *reqs;
 	struct up_health health;
 	int probe_status;
 	char *probe_body;
 	int64_t busy_until_ms; /* Ollama said "busy": do not admit until then */
-	bool freeing;
 };
-
-static void finish_xfer(struct up_req *r, CURLcode res);
 
 /* Ollama has no queue metric; a recent 503 "server busy" means its queue is full for a moment. */
 static bool busy(const struct up_engine *u)
 {
 	return u->busy_until_ms > clock_mono_ms();
-}
-
-static void check_done(struct up_engine *u)
-{
-	CURLMsg *msg;
-	int left;
-	while ((msg = curl_multi_info_read(u->multi, &left))) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		struct up_req *r = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-		finish_xfer(r, msg->data.result);
-	}
-}
-
-static void on_sock_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct up_engine *u = arg;
-	int flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
-	int running;
-	curl_multi_socket_action(u->multi, fd, flags, &running);
-	check_done(u);
-}
-
-static int sock_cb(CURL *h, curl_socket_t s, int what, void *uarg, void *sarg)
-{
-	struct up_engine *u = uarg;
-	struct sockev *se = sarg;
-	if (what == CURL_POLL_REMOVE) {
-		if (se) {
-			event_free(se->ev);
-			free(se);
-			curl_multi_assign(u->multi, s, NULL);
-		}
-		return 0;
-	}
-	short ev = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
-	if (!se) {
-		se = calloc(1, sizeof *se);
-		if (!se)
-			return -1;
-		curl_multi_assign(u->multi, s, se);
-	} else {
-		event_free(se->ev);
-	}
-	se->ev = event_new(u->base, s, ev, on_sock_event, u);
-	event_add(se->ev, NULL);
-	return 0;
-}
-
-static void on_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct up_engine *u = arg;
-	int running;
-	curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(u);
-}
-
-static int timer_cb(CURLM *m, long ms, void *arg)
-{
-	struct up_engine *u = arg;
-	if (ms < 0) {
-		evtimer_del(u->timer);
-		return 0;
-	}
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-	evtimer_add(u->timer, &tv);
-	return 0;
-}
-
-static void req_free(struct up_req *r)
-{
-	struct up_engine *u = r->u;
-	for (struct up_req **pp = &u->reqs; *pp; pp = &(*pp)->next)
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
-	if (r->h) {
-		curl_multi_remove_handle(u->multi, r->h);
-		curl_easy_cleanup(r->h);
-	}
-	curl_slist_free_all(r->hdrs);
-	free(r->body);
-	buf_done(&r->resp);
-	buf_done(&r->line);
-	free(r);
-}
-
-static void sse_line(struct up_req *r, const char *l, size_t n)
-{
-	if (n && l[n - 1] == '\r')
-		n--;
-	if (n < 5 || strncmp(l, "data:", 5) != 0)
-		return; /* comments, event names, blank separators */
-	l += 5;
-	n -= 5;
-	while (n && *l == ' ') {
-		l++;
-		n--;
-	}
-	if (n == 6 && memcmp(l, "[DONE]", 6) == 0)
-		return;
-	json_t *j = json_loadb(l, n, 0, NULL);
-	if (json_is_object(j) && !r->cancelled)
-		r->cb.on_chunk(r->arg, j);
-	json_decref(j);
-}
-
-static size_t on_write(char *p, size_t sz, size_t nm, void *arg)
-{
-	struct up_req *r = arg;
-	size_t n = sz * nm;
-	long status = 0;
-	curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
-	if (r->kind == X_CHAT && r->stream && status >= 200 && status < 300) {
-		for (size_t i = 0; i < n; i++) {
-			if (p[i] == '\n') {
-				sse_line(r, buf_cstr(&r->line), r->line.len);
-				buf_reset(&r->line);
-			} else if (buf_putc(&r->line, (uint8_t)p[i]) != 0) {
-				return 0; /* an SSE line over the cap: abort the transfer */
-			}
-		}
-		return n;
-	}
-	return buf_append(&r->resp, p, n) == 0 ? n : 0;
-}
-
-/* libcurl 7.88 opens its TCP sockets without SOCK_CLOEXEC; a child the node forks must not inherit them. */
-static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
-{
-	(void)arg;
-	(void)purpose;
-	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-}
-
-static struct up_req *xfer_new(struct up_engine *u, enum xkind kind, const char *path, cg_err *e)
-{
-	struct up_req *r = calloc(1, sizeof *r);
-	if (!r || !(r->h = curl_easy_init())) {
-		free(r);
-		cg_fail(e, CG_E_INTERNAL, "out of memory");
-		return NULL;
-	}
-	r->u = u;
-	r->kind = kind;
-	buf_init(&r->resp, kind == X_CHAT ? MAX_BODY : MAX_PROBE);
-	buf_init(&r->line, MAX_LINE);
-	char url[2100];
-	snprintf(url, sizeof url, "%s%s", u->url, path);
-	curl_easy_setopt(r->h, CURLOPT_URL, url);
-	curl_easy_setopt(r->h, CURLOPT_PRIVATE, r);
-	curl_easy_setopt(r->h, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(r->h, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(r->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(r->h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-	curl_easy_setopt(r->h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(r->h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	if (kind != X_CHAT)
-		curl_easy_setopt(r->h, CURLOPT_TIMEOUT_MS, (long)(u->interval_ms > 3000 ? u->interval_ms : 3000));
-	if (u->auth) {
-		r->hdrs = curl_slist_append(r->hdrs, u->auth);
-		curl_easy_setopt(r->h, CURLOPT_HTTPHEADER, r->hdrs);
-	}
-	r->next = u->reqs;
-	u->reqs = r;
-	return r;
-}
-
-static int xfer_start(struct up_req *r, cg_err *e)
-{
-	if (curl_multi_add_handle(r->u->multi, r->h) != CURLM_OK) {
-		req_free(r);
-		return cg_fail(e, CG_E_INTERNAL, "cannot start the transfer");
-	}
-	return 0;
-}
-
-static void probe(struct up_engine *u, enum xkind kind)
-{
-	static const char *const health[] = {"/health", "/health", "/api/version"};
-	static const char *const metrics[] = {"/metrics", "/metrics", "/api/ps"};
-	cg_err e;
-	struct up_req *r = xfer_new(u, kind, kind == X_HEALTH ? health[u->kind] : metrics[u->kind], &e);
-	if (r)
-		xfer_start(r, &e);
 }
 
 static void set_health(struct up_engine *u, const struct up_health *h)
@@ -355,6 +163,97 @@ static void set_health(struct up_engine *u, const struct up_health *h)
 		log_info("model", "engine health", "engine=%s state=%s detail=\"%s\"", u->name, up_state_name(h->state),
 			 h->detail);
 	u->health = *h;
+}
+
+/* Request options every transfer to the engine shares. The URL carries the engine's secret endpoint: it
+ * goes to the client only, whose errors never repeat it. */
+static void base_opts(const struct up_engine *u, struct hc_opts *o, char *url, size_t cap, const char *path,
+		      const char **hdrs)
+{
+	snprintf(url, cap, "%s%s", u->url, path);
+	size_t n = 0;
+	if (u->auth)
+		hdrs[n++] = u->auth;
+	hdrs[n] = NULL;
+	memset(o, 0, sizeof *o);
+	o->url = url;
+	o->headers = hdrs;
+	o->connect_timeout_ms = 5000;
+}
+
+/* ---- health probes ---- */
+
+static void probe_start(struct up_engine *u, bool metrics);
+
+static void on_health_done(void *arg, long status, const char *body, size_t n, const cg_err *e)
+{
+	struct up_engine *u = arg;
+	u->probe = NULL;
+	int st = e ? 0 : (int)status; /* a failed or oversized transfer counts as no answer */
+	u->probe_status = st;
+	free(u->probe_body);
+	u->probe_body = strndup(e || !body ? "" : body, e ? 0 : n);
+	if (st >= 200 && st < 300) {
+		probe_start(u, true);
+		return;
+	}
+	struct up_health h;
+	up_health_eval(u->kind, st, u->probe_body, 0, NULL, u->max_concurrent, u->max_waiting, &h);
+	set_health(u, &h);
+}
+
+static void on_metrics_done(void *arg, long status, const char *body, size_t n, const cg_err *e)
+{
+	struct up_engine *u = arg;
+	u->probe = NULL;
+	int st = e ? 0 : (int)status;
+	char *mb = strndup(e || !body ? "" : body, e ? 0 : n);
+	struct up_health h;
+	up_health_eval(u->kind, u->probe_status, u->probe_body, st, mb, u->max_concurrent, u->max_waiting, &h);
+	free(mb);
+	if (h.state == UP_OK && u->kind == UP_OLLAMA && busy(u))
+		h.state = UP_FULL;
+	set_health(u, &h);
+}
+
+static void probe_start(struct up_engine *u, bool metrics)
+{
+	static const char *const health[] = {"/health", "/health", "/api/version"};
+	static const char *const metric[] = {"/metrics", "/metrics", "/api/ps"};
+	static const struct hc_cb health_cb = {.on_done = on_health_done};
+	static const struct hc_cb metrics_cb = {.on_done = on_metrics_done};
+	char url[2100];
+	const char *hdrs[2];
+	struct hc_opts o;
+	base_opts(u, &o, url, sizeof url, metrics ? metric[u->kind] : health[u->kind], hdrs);
+	o.total_timeout_ms = u->interval_ms > 3000 ? u->interval_ms : 3000;
+	o.max_response = MAX_PROBE;
+	cg_err e;
+	/* A probe that cannot start is retried at the next tick. */
+	u->probe = hc_start(u->hc, &o, metrics ? &metrics_cb : &health_cb, u, &e);
+}
+
+static void on_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct up_engine *u = arg;
+	if (!u->probe) /* else the previous probe is still running */
+		probe_start(u, false);
+}
+
+/* ---- chats ---- */
+
+static void req_free(struct up_req *r)
+{
+	struct up_engine *u = r->u;
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		u->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	sse_done(&r->sse);
+	buf_done(&r->err_body);
+	free(r);
 }
 
 static enum cg_code code_for_status(long st)
@@ -368,51 +267,83 @@ static enum cg_code code_for_status(long st)
 	return CG_E_UNAVAILABLE;
 }
 
-static void finish_xfer(struct up_req *r, CURLcode res)
+static int on_chat_headers(void *arg, long status, struct hc_req *hr)
 {
+	struct up_req *r = arg;
+	r->status = status;
+	return 0;
+}
+
+static int on_sse_event(void *arg, const char *event, const char *data, size_t len)
+{
+	struct up_req *r = arg;
+	if (r->cancelled)
+		return -1;
+	if (len == 6 && memcmp(data, "[DONE]", 6) == 0)
+		return 0;
+	json_t *j = json_loadb(data, len, 0, NULL);
+	if (json_is_object(j))
+		r->cb.on_chunk(r->arg, j); /* other events (keep-alives, odd payloads) are skipped */
+	json_decref(j);
+	return 0;
+}
+
+/* Stream mode: a 2xx body is an event stream; any other body is kept for the error message. */
+static int on_chat_data(void *arg, const char *p, size_t n)
+{
+	struct up_req *r = arg;
+	if (r->status < 200 || r->status >= 300) {
+		if (buf_append(&r->err_body, p, n) == 0)
+			return 0;
+		r->have_fail = true;
+		cg_fail(&r->fail, CG_E_UNAVAILABLE, "engine %s sent an error body over %u bytes", r->u->name, MAX_BODY);
+		return -1;
+	}
+	r->in_cb++;
+	cg_err e;
+	int rc = sse_feed(&r->sse, p, n, &e);
+	r->in_cb--;
+	if (r->cancelled) {
+		/* up_cancel ran inside on_chunk: the client has dropped its request, ours is ours to free. */
+		req_free(r);
+		return -1;
+	}
+	if (rc < 0) {
+		r->have_fail = true;
+		cg_fail(&r->fail, CG_E_UNAVAILABLE, "engine %s sent a bad event stream: %s", r->u->name, e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void on_chat_done(void *arg, long st, const char *body, size_t n, const cg_err *he)
+{
+	struct up_req *r = arg;
 	struct up_engine *u = r->u;
-	long st = 0;
-	curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &st);
-	if (res != CURLE_OK)
-		st = 0;
-	if (r->kind == X_HEALTH) {
-		u->probe_status = (int)st;
-		free(u->probe_body);
-		u->probe_body = strdup(buf_cstr(&r->resp));
-		req_free(r);
-		if (st >= 200 && st < 300) {
-			probe(u, X_METRICS);
-		} else {
-			struct up_health h;
-			up_health_eval(u->kind, (int)st, u->probe_body, 0, NULL, u->max_concurrent, u->max_waiting, &h);
-			set_health(u, &h);
-		}
-		return;
-	}
-	if (r->kind == X_METRICS) {
-		struct up_health h;
-		up_health_eval(u->kind, u->probe_status, u->probe_body, (int)st, buf_cstr(&r->resp), u->max_concurrent,
-			       u->max_waiting, &h);
-		if (h.state == UP_OK && u->kind == UP_OLLAMA && busy(u))
-			h.state = UP_FULL;
-		req_free(r);
-		set_health(u, &h);
-		return;
-	}
-	/* A chat. */
+	r->hr = NULL; /* the client frees it after this callback */
 	struct up_cb cb = r->cb;
-	void *arg = r->arg;
+	void *cbarg = r->arg;
+	if (r->stream) {
+		body = buf_cstr(&r->err_body);
+		n = r->err_body.len;
+		sse_finish(&r->sse); /* an event cut off by the end of the body is dropped, as the spec says */
+	}
 	cg_err e = {0};
 	json_t *resp = NULL;
 	bool failed = true;
-	if (res != CURLE_OK) {
-		cg_fail(&e, CG_E_UNAVAILABLE, "engine %s: %s", u->name, curl_easy_strerror(res));
+	if (he) {
+		/* No usable answer: the engine is unreachable, the connection broke or the answer was unusable.
+		 * Mark it down so the registry stops admitting until the next probe says otherwise. */
+		if (r->have_fail)
+			e = r->fail;
+		else /* the client's message names neither the URL nor the host */
+			cg_fail(&e, CG_E_UNAVAILABLE, "engine %s: %s", u->name, he->msg);
 		e.retry_after_s = 2;
 		struct up_health h = {.state = UP_DOWN, .running = -1, .waiting = -1};
-		snprintf(h.detail, sizeof h.detail, "%s", curl_easy_strerror(res));
+		snprintf(h.detail, sizeof h.detail, "%.150s", r->have_fail ? "bad answer to a chat" : he->msg);
 		set_health(u, &h);
 	} else if (st < 200 || st >= 300) {
-		json_t *eb = json_loadb(buf_cstr(&r->resp), r->resp.len, 0, NULL);
+		json_t *eb = json_loadb(body ? body : "", body ? n : 0, 0, NULL);
 		json_t *em = json_object_get(eb, "error");
 		const char *msg = json_string_value(json_is_object(em) ? json_object_get(em, "message") : em);
 		cg_fail(&e, code_for_status(st), "engine %s answered HTTP %ld%s%.200s", u->name, st, msg ? ": " : "",
@@ -426,35 +357,19 @@ static void finish_xfer(struct up_req *r, CURLcode res)
 	} else if (r->stream) {
 		failed = false;
 	} else {
-		resp = json_loadb(buf_cstr(&r->resp), r->resp.len, 0, NULL);
+		resp = json_loadb(body ? body : "", body ? n : 0, 0, NULL);
 		if (!json_is_object(resp))
 			cg_fail(&e, CG_E_UNAVAILABLE, "engine %s sent a body that is not a JSON object", u->name);
 		else
 			failed = false;
 	}
-	bool cancelled = r->cancelled;
 	req_free(r);
-	if (!cancelled)
-		cb.on_done(arg, failed ? NULL : resp, failed ? &e : NULL);
+	cb.on_done(cbarg, failed ? NULL : resp, failed ? &e : NULL);
 	json_decref(resp);
-}
-
-static void on_poll(evutil_socket_t fd, short what, void *arg)
-{
-	struct up_engine *u = arg;
-	for (struct up_req *r = u->reqs; r; r = r->next)
-		if (r->kind != X_CHAT)
-			return; /* the previous probe is still running */
-	probe(u, X_HEALTH);
 }
 
 int up_engine_new(struct event_base *base, json_t *cfg, struct up_engine **out, cg_err *e)
 {
-	static bool curl_ready;
-	if (!curl_ready) {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-		curl_ready = true;
-	}
 	struct up_engine *u = calloc(1, sizeof *u);
 	if (!u)
 		return cg_fail(e, CG_E_INTERNAL, "out of memory");
@@ -481,20 +396,14 @@ int up_engine_new(struct event_base *base, json_t *cfg, struct up_engine **out, 
 	u->health.state = UP_UNKNOWN;
 	u->health.running = u->health.waiting = -1;
 	snprintf(u->health.detail, sizeof u->health.detail, "not probed yet");
-	u->multi = curl_multi_init();
-	u->timer = evtimer_new(base, on_timeout, u);
-	u->poll = event_new(base, -1, EV_PERSIST, on_poll, u);
-	if (!u->multi || !u->timer || !u->poll) {
+	cg_err he;
+	if (hc_new(base, &u->hc, &he) != 0 || !(u->poll = event_new(base, -1, EV_PERSIST, on_poll, u))) {
 		up_engine_free(u);
 		return cg_fail(e, CG_E_INTERNAL, "cannot set up the engine client");
 	}
-	curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-	curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
-	curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
 	struct timeval tv = {u->interval_ms / 1000, (u->interval_ms % 1000) * 1000};
 	event_add(u->poll, &tv);
-	probe(u, X_HEALTH); /* know the state as soon as possible */
+	probe_start(u, false); /* know the state as soon as possible */
 	*out = u;
 	return 0;
 }
@@ -503,16 +412,15 @@ void up_engine_free(struct up_engine *u)
 {
 	if (!u)
 		return;
-	u->freeing = true;
-	while (u->reqs)
-		req_free(u->reqs);
 	if (u->poll)
 		event_free(u->poll);
-	if (u->multi)
-		curl_multi_cleanup(u->multi);
-	if (u->timer)
-		event_free(u->timer);
-	free(u->auth);
+	hc_free(u->hc); /* cancels every transfer, probes included, without callbacks */
+	while (u->reqs)
+		req_free(u->reqs);
+	if (u->auth) {
+		sodium_memzero(u->auth, strlen(u->auth));
+		free(u->auth);
+	}
 	free(u->probe_body);
 	free(u);
 }
@@ -549,30 +457,57 @@ json_t *up_engine_status(struct up_engine *u)
 struct up_req *up_chat(struct up_engine *u, json_t *request, bool stream, const struct up_cb *cb, void *arg,
 		       cg_err *e)
 {
-	struct up_req *r = xfer_new(u, X_CHAT, "/v1/chat/completions", e);
-	if (!r)
-		return NULL;
-	r->stream = stream;
-	r->cb = *cb;
-	r->arg = arg;
-	r->body = json_dumps(request, JSON_COMPACT);
-	if (!r->body) {
-		req_free(r);
+	struct up_req *r = calloc(1, sizeof *r);
+	char *body = json_dumps(request, JSON_COMPACT);
+	if (!r || !body) {
+		free(r);
+		free(body);
 		cg_fail(e, CG_E_INTERNAL, "out of memory");
 		return NULL;
 	}
-	r->hdrs = curl_slist_append(r->hdrs, "Content-Type: application/json");
+	r->u = u;
+	r->stream = stream;
+	r->cb = *cb;
+	r->arg = arg;
+	sse_init(&r->sse, MAX_EVENT, on_sse_event, r);
+	buf_init(&r->err_body, MAX_BODY);
+	r->next = u->reqs;
+	if (u->reqs)
+		u->reqs->prev = r;
+	u->reqs = r;
+	char url[2100];
+	const char *hdrs[4];
+	struct hc_opts o;
+	base_opts(u, &o, url, sizeof url, "/v1/chat/completions", hdrs);
+	size_t nh = u->auth ? 1 : 0;
+	hdrs[nh++] = "Content-Type: application/json";
 	if (stream)
-		r->hdrs = curl_slist_append(r->hdrs, "Accept: text/event-stream");
-	curl_easy_setopt(r->h, CURLOPT_HTTPHEADER, r->hdrs);
-	curl_easy_setopt(r->h, CURLOPT_POSTFIELDS, r->body);
-	if (xfer_start(r, e) != 0)
+		hdrs[nh++] = "Accept: text/event-stream";
+	hdrs[nh] = NULL;
+	o.method = "POST";
+	o.body = body;
+	o.body_len = strlen(body);
+	o.max_response = MAX_BODY;
+	o.stream = stream; /* no total timeout: a long generation is not a failure */
+	static const struct hc_cb chat_cb = {on_chat_headers, on_chat_data, on_chat_done};
+	cg_err he;
+	r->hr = hc_start(u->hc, &o, &chat_cb, r, &he);
+	sodium_memzero(body, o.body_len); /* the client keeps its own (wiped) copy; prompts are private */
+	free(body);
+	if (!r->hr) {
+		req_free(r);
+		cg_fail(e, CG_E_INTERNAL, "cannot start the transfer");
 		return NULL;
+	}
 	return r;
 }
 
 void up_cancel(struct up_req *r)
 {
 	r->cancelled = true;
-	req_free(r); /* removing the easy handle closes the connection: the engine sees the client go */
+	/* Dropping the transfer closes its connection: the engine sees the client go and stops generating. */
+	hc_cancel(r->hr);
+	r->hr = NULL;
+	if (r->in_cb == 0)
+		req_free(r);
 }

@@ -109,7 +109,7 @@ static void noise_layer_free(struct p2p_layer *l)
 
 static const struct p2p_layer_ops noise_ops = {"noise", noise_send, noise_recv, noise_layer_free};
 
-struct p2p_layer *p2p_layer_noise(struct p2p_conn *c, noise_chan *chan)
+static struct p2p_layer *layer_noise_new(struct p2p_conn *c, noise_chan *chan)
 {
 	struct noise_layer *nl = calloc(1, sizeof *nl);
 	if (!nl)
@@ -234,7 +234,7 @@ static int upgrade_recv(struct p2p_layer *l, const uint8_t *p, size_t n, size_t 
 			noise_chan *chan = noise_hs_split(c->hs, e);
 			if (!chan)
 				return -CG_E_INTERNAL;
-			struct p2p_layer *nl = p2p_layer_noise(c, chan);
+			struct p2p_layer *nl = layer_noise_new(c, chan);
 			if (!nl) {
 				noise_chan_free(chan);
 				return cg_fail(e, CG_E_INTERNAL, "out of memory");

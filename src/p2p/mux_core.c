@@ -44,7 +44,7 @@ int muxc_q_append(struct muxc_q *q, const uint8_t *p, size_t n, size_t cap)
 	return 0;
 }
 
-void muxc_q_consume(struct muxc_q *q, size_t n)
+static void muxc_q_consume(struct muxc_q *q, size_t n)
 {
 	size_t have = muxc_q_size(q);
 	q->off += n < have ? n : have;
@@ -70,7 +70,7 @@ size_t muxc_q_read(struct muxc_q *q, uint8_t *p, size_t n)
 	return n;
 }
 
-void muxc_q_free(struct muxc_q *q)
+static void muxc_q_free(struct muxc_q *q)
 {
 	free(q->d);
 	memset(q, 0, sizeof *q);

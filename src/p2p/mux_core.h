@@ -22,8 +22,6 @@ struct muxc_q {
 size_t muxc_q_size(const struct muxc_q *q);
 int muxc_q_append(struct muxc_q *q, const uint8_t *p, size_t n, size_t cap); /* 0 or -1 (cap / memory) */
 size_t muxc_q_read(struct muxc_q *q, uint8_t *p, size_t n);
-void muxc_q_consume(struct muxc_q *q, size_t n);
-void muxc_q_free(struct muxc_q *q);
 
 struct muxc_stream {
 	uint64_t id;

@@ -118,7 +118,7 @@ void p2p_stream_last_call(struct p2p_stream *s)
 }
 
 /* Moves the send queue into the muxer (which may take only part of it: yamux window, output cap). */
-void p2p_stream_flush(struct p2p_stream *s)
+static void stream_flush(struct p2p_stream *s)
 {
 	struct p2p_conn *c = s->conn;
 	if (s->state == ST_DEAD || !s->in_mux || c->state != CONN_OPEN)
@@ -229,7 +229,7 @@ static void drain_input(struct p2p_stream *s)
 		int rc = mss_feed(s->mss, s->early.data, s->early.len, &used, &s->tx, &e);
 		buf_consume(&s->early, used);
 		if (s->tx.len > s->tx_off)
-			p2p_stream_flush(s);
+			stream_flush(s);
 		if (rc < 0) {
 			char r[160];
 			if (rc == -CG_E_NOT_FOUND)
@@ -265,7 +265,7 @@ void p2p_stream_on_mux_event(struct p2p_stream *s, const struct muxer_event *ev)
 		drain_input(s);
 		break;
 	case MUXER_EV_WRITABLE:
-		p2p_stream_flush(s);
+		stream_flush(s);
 		maybe_writable(s);
 		break;
 	case MUXER_EV_RESET:
@@ -294,7 +294,7 @@ void p2p_stream_on_mux_event(struct p2p_stream *s, const struct muxer_event *ev)
 /* From the pump: flush, resume delivery after a pause, report write space. */
 void p2p_stream_service(struct p2p_stream *s)
 {
-	p2p_stream_flush(s);
+	stream_flush(s);
 	if (s->state == ST_DEAD)
 		return;
 	if (s->state == ST_OPEN && !s->paused)
@@ -335,7 +335,7 @@ int p2p_conn_open_stream(struct p2p_conn *c, const char *proto, p2p_open_cb cb, 
 	s->open_cb = cb;
 	s->open_arg = arg;
 	c->last_active_ms = clock_mono_ms();
-	p2p_stream_flush(s);
+	stream_flush(s);
 	return 0;
 }
 
@@ -365,7 +365,7 @@ int p2p_stream_write(struct p2p_stream *s, const uint8_t *p, size_t n, cg_err *e
 	}
 	if (buf_append(&s->tx, p, n) < 0)
 		return cg_fail(e, CG_E_QUOTA_EXCEEDED, "stream send buffer full");
-	p2p_stream_flush(s);
+	stream_flush(s);
 	if (s->state == ST_OPEN && p2p_stream_write_space(s) < cap_of(s) / 2)
 		s->want_writable = true;
 	return 0;
@@ -386,7 +386,7 @@ void p2p_stream_close_write(struct p2p_stream *s)
 	if (s->state == ST_DEAD || s->close_pending)
 		return;
 	s->close_pending = true;
-	p2p_stream_flush(s);
+	stream_flush(s);
 }
 
 void p2p_stream_reset(struct p2p_stream *s, const char *reason)

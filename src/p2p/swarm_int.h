@@ -170,13 +170,9 @@ int p2p_tcp_listen(struct p2p_swarm *sw, const uint8_t *ma, size_t n, struct p2p
 void p2p_tcp_listener_close(struct p2p_listener *l);
 /* Starts a dial of conn c to ma (resolving dns names on the loop). 0, or <0 with nothing started. */
 int p2p_tcp_dial(struct p2p_conn *c, const uint8_t *ma, size_t n, cg_err *e);
-/* Wraps a connected fd into c->bev and the bottom layer. */
-int p2p_tcp_attach(struct p2p_conn *c, int fd, cg_err *e);
 size_t p2p_tcp_out_pending(struct p2p_conn *c);
 /* Re-drives input processing once the layers above can take more. */
 void p2p_tcp_kick(struct p2p_conn *c);
-/* After the peer's EOF: closes the connection once every received byte was taken by the layers above. */
-void p2p_tcp_check_eof(struct p2p_conn *c);
 /* Detaches c from a pending DNS lookup (before c is freed). */
 void p2p_tcp_forget(struct p2p_conn *c);
 /* Formats a sockaddr as /ip4|ip6/…/tcp/PORT. */
@@ -195,13 +191,10 @@ void p2p_conn_flush(struct p2p_conn *c);
 /* True while decrypted input waits in the stack for a layer above (backpressure). */
 bool p2p_conn_input_pending(struct p2p_conn *c);
 void p2p_conn_free_now(struct p2p_conn *c);
-/* The layer constructors. */
-struct p2p_layer *p2p_layer_noise(struct p2p_conn *c, noise_chan *chan);
 
 /* stream.c */
 struct p2p_stream *p2p_stream_new(struct p2p_conn *c, uint64_t id, bool inbound);
 void p2p_stream_on_mux_event(struct p2p_stream *s, const struct muxer_event *ev);
-void p2p_stream_flush(struct p2p_stream *s);
 /* Flush, resume delivery, report write space (runs callbacks: only from safe points). */
 void p2p_stream_service(struct p2p_stream *s);
 /* The last callback of a dead stream, from the reaper. */

@@ -25,6 +25,8 @@
  * that is how a slow application pushes back on the peer. */
 #define TCP_READ_HIGH (4u * P2P_READ_CHUNK)
 
+static void tcp_check_eof(struct p2p_conn *c);
+
 void p2p_tcp_sa_to_ma(const void *sa_, char *out, size_t cap)
 {
 	const struct sockaddr *sa = sa_;
@@ -160,7 +162,7 @@ static void tcp_event_cb(struct bufferevent *bev, short what, void *arg)
 		tcp_process(c);
 		if (c->state != CONN_DEAD)
 			p2p_conn_pump(c);
-		p2p_tcp_check_eof(c);
+		tcp_check_eof(c);
 	} else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
 		int err = EVUTIL_SOCKET_ERROR();
 		cg_fail(&e, CG_E_UNAVAILABLE, "socket error: %s", err ? strerror(err) : "unknown");
@@ -192,7 +194,8 @@ static int attach_bev(struct p2p_conn *c, int fd, cg_err *e)
 	return 0;
 }
 
-int p2p_tcp_attach(struct p2p_conn *c, int fd, cg_err *e)
+/* Wraps an accepted fd into c->bev and the bottom layer. */
+static int tcp_attach(struct p2p_conn *c, int fd, cg_err *e)
 {
 	int rc = attach_bev(c, fd, e);
 	if (rc < 0)
@@ -204,10 +207,11 @@ int p2p_tcp_attach(struct p2p_conn *c, int fd, cg_err *e)
 void p2p_tcp_kick(struct p2p_conn *c)
 {
 	tcp_process(c);
-	p2p_tcp_check_eof(c);
+	tcp_check_eof(c);
 }
 
-void p2p_tcp_check_eof(struct p2p_conn *c)
+/* After the peer's EOF: closes the connection once every received byte was taken by the layers above. */
+static void tcp_check_eof(struct p2p_conn *c)
 {
 	if (!c->peer_eof || c->state == CONN_DEAD)
 		return;
@@ -369,7 +373,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 		}
 		c->counted = true;
 		p2p_tcp_sa_to_ma(&ss, c->remote_addr, sizeof c->remote_addr);
-		if (p2p_tcp_attach(c, fd, &e) < 0) {
+		if (tcp_attach(c, fd, &e) < 0) {
 			p2p_conn_fail(c, &e, "accept");
 			continue;
 		}

@@ -18,6 +18,7 @@ static void mux_fuzz_run(muxer *m, uint32_t max_streams, const uint8_t *p, size_
 	size_t nids = 0, off = 0;
 	uint8_t scratch[4096];
 	memset(scratch, 0x5a, sizeof scratch);
+	int64_t now = 1;
 	bool failed = false;
 	while (off < n) {
 		uint8_t op = p[off++];
@@ -94,10 +95,14 @@ static void mux_fuzz_run(muxer *m, uint32_t max_streams, const uint8_t *p, size_
 		}
 		default:
 			off++;
-			if (arg & 1)
+			if (arg & 1) {
 				muxer_ping(m, arg, NULL);
-			else
+			} else if (arg & 2) { /* time passes (0..63 ms); the RTT is known (yamux window growth) */
+				muxer_set_time(m, now += (int64_t)(arg >> 2) * 1000);
+				muxer_set_rtt(m, 5000);
+			} else {
 				muxer_goaway(m, NULL);
+			}
 			break;
 		}
 		if (muxer_stream_count(m) > max_streams)
