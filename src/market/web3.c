@@ -2,8 +2,8 @@
  * actor (its wallet's EIP-55 address) and goes through the same market operations as market.*.
  *
  * web3.resources.lease leases a resource known to this node's market for a consumer (by default this node).
- * A remote provider (a resource found on another node) is a later step: it slots in where lease_for() finds
- * no local resource, and returns the same result shape. */
+ * For a resource on another node, src/node/mod_consumer.c wraps this method (rpc_override) and asks the
+ * remote provider instead, keeping that lease's token inside the node. */
 #define MKT_INTERNAL
 #include "market/mkt.h"
 
