@@ -3,6 +3,7 @@
 #   - throughput of one secured (noise), multiplexed (yamux, mplex) stream: a 64 MiB echo, in MB/s, for
 #     clawgrid <-> clawgrid, js-libp2p <-> js-libp2p, clawgrid -> js-libp2p, and raw TCP (the anchor);
 #   - handshake latency (tcp connect + multistream + noise XX + muxer negotiation), median of 5;
+#   - one stream through bench_p2p_rtt_proxy.py (20 ms round trip), yamux vs mplex: yamux window growth;
 #   - memory per idle connection: RSS growth of a listener holding N idle connections from js-libp2p,
 #     clawgrid listener vs js-libp2p listener.
 # Ratios are printed against js-libp2p and raw TCP. Needs CLAWGRID_BIN, BUILD and the npm peers
@@ -83,6 +84,25 @@ for mux in yamux mplex; do
   awk -v c="${CM[$mux]}" -v j="${JM[$mux]}" -v r="$raw_mbps" -v m=$mux \
     'BEGIN {printf "ratio %-6s throughput: clawgrid/js-libp2p = %.2f   clawgrid/raw-tcp = %.3f   js-libp2p/raw-tcp = %.3f\n", m, c/j, c/r, j/r}'
 done
+
+# Over distance: one stream through a proxy adding 20 ms of round trip. A fixed 256 KiB yamux window would cap
+# it at about 256 KiB per round trip (~7 MB/s); clawgrid grows the window of a fast stream like go/js yamux.
+if command -v python3 >/dev/null; then
+  RTT_BYTES=$((BYTES < 16777216 ? BYTES : 16777216))
+  C_PORT=${C_ADDR#*/tcp/}
+  C_PORT=${C_PORT%%/*}
+  PPORT=$((20000 + RANDOM % 20000))
+  python3 bench/bench_p2p_rtt_proxy.py "$PPORT" "$C_PORT" 10 >"$W/proxy.out" 2>&1 &
+  PIDS+=($!)
+  wait_file "$W/proxy.out" ready
+  VIA="/ip4/127.0.0.1/tcp/$PPORT/p2p/${C_ADDR##*/p2p/}"
+  echo
+  for mux in yamux mplex; do
+    m=$("$BIN" --json p2p dial "$VIA" --muxer $mux --echo "$RTT_BYTES" --timeout 120 2>/dev/null |
+      jq -r 'select(.event=="echo") | .mbps')
+    printf '%-34s %10.1f\n' "clawgrid <-> clawgrid, 20 ms RTT ($mux)" "${m:-0}"
+  done
+fi
 
 # Memory per idle connection: N js-libp2p nodes connect and stay idle.
 mem() { # $1 listener pid, $2 addr -> KiB per connection

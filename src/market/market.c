@@ -182,6 +182,7 @@ void market_free(struct market *m)
 		return;
 	if (m->backend)
 		m->backend->free(m->backend);
+	json_decref(m->status_cache);
 	free(m->bind);
 	free(m);
 }
@@ -361,7 +362,38 @@ int op_audit_query(struct market *m, const char *actor, json_t *p, json_t **resu
 	return 0;
 }
 
+static int64_t data_version(struct market *m)
+{
+	sqlite3_stmt *s = store_prep(m->st, "PRAGMA data_version", NULL);
+	int64_t v = -1;
+	if (s && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	if (s)
+		sqlite3_reset(s);
+	return v;
+}
+
+static int status_compute(struct market *m, json_t **out, cg_err *e);
+
+/* web3.status.summary calls this on every request: the counts are recomputed only after a write. */
 int market_status(struct market *m, json_t **out, cg_err *e)
+{
+	int64_t changes = sqlite3_total_changes64(store_db(m->st)), dv = data_version(m);
+	if (m->status_cache && changes == m->status_changes && dv == m->status_dv && dv >= 0) {
+		*out = json_deep_copy(m->status_cache);
+		return *out ? 0 : cg_fail(e, CG_E_INTERNAL, "out of memory");
+	}
+	int r = status_compute(m, out, e);
+	if (r < 0 || store_tx_depth(m->st) > 0) /* uncommitted rows may still roll back: don't keep them */
+		return r;
+	json_decref(m->status_cache);
+	m->status_cache = json_deep_copy(*out);
+	m->status_changes = changes;
+	m->status_dv = dv;
+	return 0;
+}
+
+static int status_compute(struct market *m, json_t **out, cg_err *e)
 {
 	struct mkt_filter la[] = {{"status", "=", "lease_active", 0}};
 	struct mkt_filter rp[] = {{"status", "=", "resource_published", 0}};

@@ -50,6 +50,10 @@ struct market {
 	bool in_repair;           /* market.repair.retry is re-running an op: do not queue it again */
 	struct mkt_binding *bind; /* one per method, the rpc_register arg */
 	size_t nbind;
+	/* market_status() result, valid while the database is unchanged: this connection's total_changes and
+	 * PRAGMA data_version (other connections' commits) both as they were when it was computed. */
+	json_t *status_cache;
+	int64_t status_changes, status_dv;
 };
 
 /* Entity tables: (id TEXT PRIMARY KEY, indexed columns named after the JSON fields, data TEXT). */
