@@ -9,8 +9,8 @@ PREFIX  ?= /usr/local
 SAN     ?=
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
-PKGS     := libevent libevent_pthreads libcurl jansson sqlite3 libsodium libsecp256k1 nettle libprotobuf-c \
-            libseccomp miniupnpc
+PKGS     := libevent libevent_pthreads libcurl jansson sqlite3 libsodium libsecp256k1 nettle hogweed gmp \
+            libprotobuf-c libseccomp miniupnpc
 WARN     := -Wall -Wextra -Werror -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -DENABLE_STRNATPMPERR $(WARN) -g -Isrc -MMD -MP
 PKG_CFLAGS   = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

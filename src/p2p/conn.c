@@ -421,6 +421,8 @@ void p2p_conn_close(struct p2p_conn *c, const char *reason)
 	p2p_tcp_forget(c);
 	if (c->timer)
 		evtimer_del(c->timer);
+	if (c->id_timer)
+		evtimer_del(c->id_timer);
 	if (c->bev)
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	char sreason[200];
@@ -479,6 +481,8 @@ void p2p_conn_free_now(struct p2p_conn *c)
 		bufferevent_free(c->bev);
 	if (c->timer)
 		event_free(c->timer);
+	if (c->id_timer)
+		event_free(c->id_timer);
 	mss_free(c->mss);
 	noise_hs_free(c->hs);
 	muxer_free(c->mux);

@@ -176,13 +176,29 @@ struct id_reader {
 	bool recorded; /* the message was accepted */
 };
 
-/* Our own request on a new connection ended without a usable answer: subscribers waiting for the peer's
- * identify (the CLI's dial, p2p.dial) go on without it instead of waiting for a timeout. */
+/* Our own request on a new connection ended without a usable answer (refused, reset, bad, or no answer in
+ * time): subscribers waiting for the peer's identify (the CLI's dial, p2p.dial) go on without it. Reported
+ * once per connection; later endings of the same request are not news. */
 static void identify_failed(struct p2p_conn *c, const char *why)
 {
+	if (!c->id_pending)
+		return;
+	c->id_pending = false;
+	if (c->id_timer)
+		evtimer_del(c->id_timer);
 	log_debug("p2p", "identify failed", "peer=%s reason=\"%s\"", c->peer_id, why ? why : "");
 	if (c->state == CONN_OPEN)
 		p2p_swarm_emit(c->sw, P2P_EV_IDENTIFY_FAILED, c, why ? why : "identify failed");
+}
+
+static void identify_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct p2p_conn *c = arg;
+	identify_failed(c, "identify: no answer in time");
+	/* the stream's own close comes later and changes nothing */
+	if (c->id_stream)
+		p2p_stream_reset(c->id_stream, "identify: no answer in time");
+	p2p_swarm_schedule_reap(c->sw);
 }
 
 static void rd_data(struct p2p_stream *s, const uint8_t *p, size_t n, void *arg)
@@ -221,6 +237,11 @@ static void rd_data(struct p2p_stream *s, const uint8_t *p, size_t n, void *arg)
 		p2p_stream_reset(s, "identify: public key does not match the peer id");
 	} else {
 		r->recorded = true;
+		if (!r->push) {
+			c->id_pending = false;
+			if (c->id_timer)
+				evtimer_del(c->id_timer);
+		}
 		p2p_stream_close_write(s);
 		p2p_swarm_emit(c->sw, P2P_EV_IDENTIFIED, c, NULL);
 	}
@@ -241,8 +262,11 @@ static void rd_eof(struct p2p_stream *s, void *arg)
 static void rd_close(struct p2p_stream *s, const char *reason, void *arg)
 {
 	struct id_reader *r = arg;
+	struct p2p_conn *c = p2p_stream_conn(s);
+	if (!r->push && c->id_stream == s)
+		c->id_stream = NULL;
 	if (!r->push && !r->recorded)
-		identify_failed(p2p_stream_conn(s), reason ? reason : "no identify message");
+		identify_failed(c, reason ? reason : "no identify message");
 	else if (reason && !r->recorded)
 		log_debug("p2p", "identify push failed", "peer=%s reason=\"%s\"", p2p_stream_conn(s)->peer_id, reason);
 	buf_done(&r->in);
@@ -269,12 +293,17 @@ static void id_opened(struct p2p_stream *s, const cg_err *err, void *arg)
 		identify_failed(c, err ? err->msg : "cannot open the identify stream");
 		return;
 	}
+	if (!c->id_pending) { /* negotiated after the deadline: already reported as failed */
+		p2p_stream_reset(s, "identify: no answer in time");
+		return;
+	}
 	struct id_reader *r = reader_new(false);
 	if (!r) {
 		p2p_stream_reset(s, "out of memory");
 		identify_failed(c, "out of memory");
 		return;
 	}
+	c->id_stream = s;
 	p2p_stream_set_cbs(s, &reader_cbs, r);
 	p2p_stream_close_write(s);
 }
@@ -282,6 +311,12 @@ static void id_opened(struct p2p_stream *s, const cg_err *err, void *arg)
 void p2p_identify_conn_up(struct p2p_conn *c)
 {
 	cg_err e = {0};
+	c->id_pending = true;
+	if (!c->id_timer)
+		c->id_timer = evtimer_new(c->sw->base, identify_timeout, c);
+	struct timeval tv = {P2P_ID_TIMEOUT_MS / 1000, (P2P_ID_TIMEOUT_MS % 1000) * 1000};
+	if (c->id_timer)
+		evtimer_add(c->id_timer, &tv);
 	if (p2p_conn_open_stream(c, P2P_ID_PROTOCOL, id_opened, c, &e) < 0)
 		identify_failed(c, e.msg);
 }

@@ -26,11 +26,13 @@ struct p2p_swarm;
 #define P2P_ID_MAX_ADDRS 32
 #define P2P_ID_MAX_PROTOS 128
 #define P2P_ID_MAX_STR 256
+#define P2P_ID_MAX_PUBKEY 1100 /* publicKey up to RSA-8192 (peerstore.h keeps the same) */
+#define P2P_ID_TIMEOUT_MS 5000 /* our request must be answered within this (js-libp2p waits as long) */
 
 /* A decoded Identify message: text forms, bounded copies (heap-allocate it: about 50 KiB). */
 struct p2p_id_info {
 	bool has_pubkey, has_observed, has_proto_version, has_agent;
-	uint8_t pubkey[128];
+	uint8_t pubkey[P2P_ID_MAX_PUBKEY];
 	size_t pubkey_len;
 	char protocol_version[P2P_ID_MAX_STR];
 	char agent_version[P2P_ID_MAX_STR];

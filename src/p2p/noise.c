@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "crypto/hash.h"
+#include "p2p/keysig.h"
 #include "p2p/pb.h"
 
 #define PROTOCOL_NAME "Noise_XX_25519_ChaChaPoly_SHA256" /* exactly 32 bytes = HASHLEN: h = name */
@@ -44,7 +45,7 @@ struct noise_hs {
 	size_t n_muxers;
 	/* what the remote proved */
 	peerid remote;
-	uint8_t remote_key[64];
+	uint8_t remote_key[PEERID_MAX_KEY_BYTES + 8]; /* the PublicKey protobuf: Data plus its framing */
 	size_t remote_key_len;
 	char *rmuxers[NOISE_MAX_MUXERS];
 	size_t n_rmuxers;
@@ -454,22 +455,22 @@ static int check_payload(noise_hs *hs, const uint8_t *p, size_t n, cg_err *e)
 	struct peerid_pubkey pk;
 	if ((rc = peerid_pubkey_decode(key, keylen, &pk, e)))
 		return rc;
-	if (pk.type != PEERID_KEY_ED25519)
-		return cg_fail(e, CG_E_INVALID_ARGUMENT, "noise: only Ed25519 identity keys are supported");
-	if (siglen != crypto_sign_BYTES)
-		return cg_fail(e, CG_E_FORBIDDEN, "noise: bad identity signature");
+	if (keylen > sizeof hs->remote_key)
+		return cg_fail(e, CG_E_INVALID_ARGUMENT, "noise: identity key too long");
+	/* Any identity key type js-libp2p and go-libp2p use: Ed25519, Secp256k1, RSA (keysig.h). */
 	uint8_t msg[sizeof SIG_PREFIX - 1 + DHLEN];
 	memcpy(msg, SIG_PREFIX, sizeof SIG_PREFIX - 1);
 	memcpy(msg + sizeof SIG_PREFIX - 1, hs->rs, DHLEN);
-	if (crypto_sign_verify_detached(sig, msg, sizeof msg, pk.data) != 0)
-		return cg_fail(e, CG_E_FORBIDDEN, "noise: bad identity signature");
+	cg_err ke = {0};
+	if ((rc = keysig_verify(&pk, msg, sizeof msg, sig, siglen, &ke)) < 0)
+		return cg_fail(e, (enum cg_code)-rc, "noise: %s", ke.msg);
 	peerid id;
 	if ((rc = peerid_from_pubkey(&id, key, keylen, e)))
 		return rc;
 	if (hs->has_expect && !peerid_equal(&id, &hs->expect))
 		return cg_fail(e, CG_E_FORBIDDEN, "noise: remote peer id differs from the dialed one");
 	hs->remote = id;
-	memcpy(hs->remote_key, key, keylen); /* keylen <= 36 for Ed25519 after the canonical check */
+	memcpy(hs->remote_key, key, keylen); /* fits: checked above */
 	hs->remote_key_len = keylen;
 	return 0;
 }

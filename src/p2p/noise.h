@@ -4,7 +4,8 @@
  * Handshake (XX):  -> e   <- e, ee, s, es, payload   -> s, se, payload
  * Every handshake and transport message travels as <2-byte big-endian length><bytes>, at most 65535 bytes.
  * The libp2p payload is the protobuf NoiseHandshakePayload { identity_key = 1 (PublicKey bytes),
- * identity_sig = 2 (Ed25519 over "noise-libp2p-static-key:" || the sender's static X25519 public key),
+ * identity_sig = 2 (over "noise-libp2p-static-key:" || the sender's static X25519 public key; ours with
+ * Ed25519, the remote's under its key type: Ed25519, Secp256k1 or RSA, see keysig.h),
  * extensions = 4 { webtransport_certhashes = 1, stream_muxers = 2 } }. The prologue is empty.
  * The handshake verifies the remote payload and, when dialing with an expected peer id, fails on mismatch.
  *

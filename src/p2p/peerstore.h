@@ -17,7 +17,7 @@
 #define P2P_PS_MAX_ADDRS 32
 #define P2P_PS_MAX_PROTOS 128
 #define P2P_PS_MAX_STR 256
-#define P2P_PS_MAX_PUBKEY 128
+#define P2P_PS_MAX_PUBKEY 1100 /* PublicKey protobuf: fits RSA-8192 (Ed25519 36, Secp256k1 37 bytes) */
 
 struct p2p_peer {
 	char id[64];

@@ -64,7 +64,8 @@ size_t p2p_swarm_listen_addrs(struct p2p_swarm *sw, const char **out, size_t max
 
 /* Connection events, for the node and the CLI. reason is NULL except for CONN_DOWN and IDENTIFY_FAILED.
  * IDENTIFY_FAILED: our identify request on a new connection got no usable answer (the peer does not speak
- * /ipfs/id/1.0.0, reset the stream, or sent a bad message); the connection stays open. Exactly one of
+ * /ipfs/id/1.0.0, reset the stream, sent a bad message, or did not answer within P2P_ID_TIMEOUT_MS); the
+ * connection stays open. Exactly one of
  * IDENTIFIED and IDENTIFY_FAILED follows each CONN_UP while the connection lives (IDENTIFIED also follows
  * every accepted identify push). */
 enum p2p_event { P2P_EV_CONN_UP = 1, P2P_EV_CONN_DOWN, P2P_EV_IDENTIFIED, P2P_EV_IDENTIFY_FAILED };

@@ -79,6 +79,10 @@ struct p2p_conn {
 	void *dns_ctx;       /* pending DNS lookup (tcp.c) */
 	int64_t last_active_ms;
 	int64_t rtt_probe_us; /* when our yamux RTT probe left (0: none in flight) */
+	/* our identify request (identify.c): pending until answered, failed or timed out */
+	bool id_pending;
+	struct event *id_timer;
+	struct p2p_stream *id_stream; /* its stream once negotiated, until it closes */
 	struct p2p_stream *streams;
 	int n_streams;
 	int n_paused;        /* open streams whose reader paused: mplex input stops while > 0 */

@@ -101,6 +101,18 @@ static void t_two_nodes(void **st)
 	assert_int_equal(h_cli(b, &out, NULL, "p2p", "peers", NULL), 0);
 	assert_non_null(strstr(out, a->peer_id));
 	free(out);
+	/* --json after the subcommand, --all anywhere; each connected peer lists its connection */
+	out = NULL;
+	assert_int_equal(h_cli(b, &out, NULL, "p2p", "peers", "--json", "--all", NULL), 0);
+	json_t *pj = json_loads(out, 0, NULL);
+	assert_non_null(pj);
+	json_t *conn = json_array_get(json_object_get(find_peer(pj, a->peer_id), "conns"), 0);
+	assert_non_null(conn);
+	assert_string_equal(json_string_value(json_object_get(conn, "direction")), "outbound");
+	assert_string_equal(json_string_value(json_object_get(conn, "muxer")), "/yamux/1.0.0");
+	assert_non_null(strstr(json_string_value(json_object_get(conn, "remoteAddr")), "/ip4/127.0.0.1/tcp/"));
+	json_decref(pj);
+	free(out);
 
 	/* parameter validation */
 	params = json_pack("{s:s}", "addr", "/ip4/127.0.0.1/udp/1");

@@ -3,7 +3,8 @@
 // One JSON line per check on stdout: {"check":NAME,"ok":true|false,...}; exit 0 when every check passed.
 //
 //   node accept.mjs battery C_ADDR [--only a,b]   js dials a running `clawgrid p2p listen` (C_ADDR ends in /p2p/ID)
-//   node accept.mjs listen [--listen MA] [--muxers yamux,mplex] [--no-identify] [--parent-pid P]
+//   node accept.mjs listen [--listen MA] [--muxers yamux,mplex] [--no-identify | --silent-identify]
+//                          [--key secp256k1|RSA] [--parent-pid P]
 //                                                  js listener for clawgrid to dial: prints {"listening":…}, then
 //                                                  {"identify":…} per peer; serves /clawgrid/echo/1.0.0
 //   node accept.mjs hold ADDR [--handle PROTO]    dials, then registers PROTO (identify push) and stays until SIGTERM
@@ -37,7 +38,7 @@ function muxerList (names) {
 
 // Defaults as a user would leave them, except js's own per-host inbound throttle, which would refuse the
 // short-lived-connection storm below from the same 127.0.0.1.
-async function makeNode ({ muxers = ['yamux', 'mplex'], listen = [], push = false, noIdentify = false } = {}) {
+async function makeNode ({ muxers = ['yamux', 'mplex'], listen = [], push = false, noIdentify = false, key = null } = {}) {
   const services = { identify: identify(), ping: ping({ maxOutboundStreams: 64 }) }
   if (push) services.identifyPush = identifyPush()
   if (noIdentify) { // a minimal peer: ping and echo only, no /ipfs/id/*
@@ -45,6 +46,8 @@ async function makeNode ({ muxers = ['yamux', 'mplex'], listen = [], push = fals
     delete services.identifyPush
   }
   return createLibp2p({
+    // an identity of another type than js's default Ed25519 when asked (secp256k1, RSA)
+    ...(key ? { privateKey: await generateKeyPair(key, key === 'RSA' ? 2048 : undefined) } : {}),
     addresses: { listen },
     transports: [tcp()],
     connectionEncrypters: [noise()],
@@ -338,6 +341,23 @@ async function battery (addrText, only) {
     }
   }
 
+  if (want('keytypes')) {
+    // js peers whose identity is not Ed25519: the noise signature is verified under their key type
+    for (const key of ['secp256k1', 'RSA']) {
+      await guard(`key:${key}`, async () => {
+        const node = await makeNode({ key })
+        const idp = waitIdentify(node, cid)
+        const conn = await node.dial(ma, { signal: AbortSignal.timeout(10000) })
+        await idp
+        const rtt = await node.services.ping.ping(ma, { signal: AbortSignal.timeout(10000) })
+        const d = randomBytes(100000)
+        const r = await echo(conn, d)
+        report(`key:${key}`, r.sha === sha(d), { jsPeer: node.peerId.toString(), rtt })
+        await node.stop()
+      })
+    }
+  }
+
   if (want('dns4')) {
     await guard('dns4', async () => {
       const port = bare.toString().split('/tcp/')[1]
@@ -384,7 +404,7 @@ async function hold (addrText, proto) {
 }
 
 async function listen (opts) {
-  const node = await makeNode({ muxers: opts.muxers, listen: [opts.listen], push: true, noIdentify: opts.noIdentify })
+  const node = await makeNode({ muxers: opts.muxers, listen: [opts.listen], push: true, noIdentify: opts.noIdentify, key: opts.key })
   // clawgrid opens many echo streams at once (p2p dial --streams N): lift js's default of 32 inbound per protocol
   await node.handle(ECHO, (s, conn) => {
     // js-libp2p 3.x over mplex never wakes a paused stream (its 'drain' does not reach it) and resets it once
@@ -398,6 +418,10 @@ async function listen (opts) {
     })
     s.addEventListener('end', () => { s.close().catch(() => {}) })
   }, { maxInboundStreams: 1024 })
+  if (opts.silentIdentify) {
+    // a peer that takes the identify stream and never answers: the dialer must not wait for it forever
+    await node.handle('/ipfs/id/1.0.0', () => {})
+  }
   node.addEventListener('peer:identify', (e) => {
     const d = e.detail
     const pk = d.publicKey ? publicKeyFromProtobuf(d.publicKey) : null
@@ -466,7 +490,7 @@ if (argv[0] === 'battery') {
   line({ done: true, failures })
   process.exit(failures ? 1 : 0)
 } else if (argv[0] === 'listen') {
-  await listen({ listen: flag('--listen', '/ip4/127.0.0.1/tcp/0'), muxers: flag('--muxers', 'yamux,mplex').split(','), noIdentify: argv.includes('--no-identify') })
+  await listen({ listen: flag('--listen', '/ip4/127.0.0.1/tcp/0'), muxers: flag('--muxers', 'yamux,mplex').split(','), noIdentify: argv.includes('--no-identify') || argv.includes('--silent-identify'), silentIdentify: argv.includes('--silent-identify'), key: flag('--key', null) })
 } else if (argv[0] === 'hold') {
   await hold(argv[1], flag('--handle', null))
 } else if (argv[0] === 'ls') {

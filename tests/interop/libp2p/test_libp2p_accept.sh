@@ -5,10 +5,11 @@
 #     (yamux, mplex, both orders), with and without /p2p/, identify fields and the public key, identify push
 #     recorded by clawgrid, repeated and concurrent pings, 40 short-lived connections, half-close on echo,
 #     8 MiB single writes, streams reset at every stage, 100 concurrent streams, a stream flood (the listener's
-#     memory stays bounded), unknown protocols, /dns4/localhost, the wrong peer id, multistream `ls`;
+#     memory stays bounded), unknown protocols, /dns4/localhost, the wrong peer id, js identities with
+#     Secp256k1 and RSA keys, multistream `ls`;
 #   - clawgrid dials js (yamux and mplex): ping with and without /p2p/ and via /dns4, a 16 MiB echo, 50
-#     streams, the wrong peer id, js's view of clawgrid's identify; a js peer without identify still serves
-#     `p2p dial` at once; `--json` after the subcommand;
+#     streams, the wrong peer id, js's view of clawgrid's identify; a js peer without identify (or silent on
+#     it) still serves `p2p dial`; Secp256k1 and RSA js peers; `--json` after the subcommand;
 #   - a node: `p2p id`, `p2p peers` (the js peer, its pushed protocol and its connection), `p2p.ping` RPC.
 source "$CLAWGRID_ROOT/tests/interop/libp2p/lib.sh"
 ACC="$HERE/accept.mjs"
@@ -100,15 +101,31 @@ for MUX in yamux mplex; do
   ok "clawgrid dials js ($MUX): ping (/p2p/, bare, /dns4), 16 MiB echo, 50 streams, wrong id refused"
 done
 
-# a js peer without identify: the dial reports what it knows and goes on (it used to wait out --timeout)
-"$NODE" "$ACC" listen --no-identify --parent-pid $$ >"$WORK/noid.out" 2>&1 &
-PIDS+=($!)
-wait_line "$WORK/noid.out" '"listening"'
-JA=$(head -1 "$WORK/noid.out" | jq -r '.listening[0]')
-"$BIN" p2p dial "$JA" --echo 1M --timeout 20 --json >"$WORK/noid-dial.out" 2>"$WORK/noid-dial.err" ||
-  die "dial of a peer without identify: $(tail -2 "$WORK/noid-dial.err")"
-jq -e -s 'map(select(.event == "identify")) | .[0].identified == false' "$WORK/noid-dial.out" >/dev/null || die "no-identify dial output"
-ok "a peer without identify is still dialed and used"
+# a js peer without identify, and one that takes the identify stream but never answers: the dial reports
+# what it knows and goes on (it used to wait out --timeout; the silent one is given up after 5 s)
+for kind in no-identify silent-identify; do
+  "$NODE" "$ACC" listen --$kind --parent-pid $$ >"$WORK/$kind.out" 2>&1 &
+  PIDS+=($!)
+  wait_line "$WORK/$kind.out" '"listening"'
+  JA=$(head -1 "$WORK/$kind.out" | jq -r '.listening[0]')
+  "$BIN" p2p dial "$JA" --echo 1M --timeout 20 --json >"$WORK/$kind-dial.out" 2>"$WORK/$kind-dial.err" ||
+    die "dial of a peer with $kind: $(tail -2 "$WORK/$kind-dial.err")"
+  jq -e -s 'map(select(.event == "identify")) | .[0].identified == false' "$WORK/$kind-dial.out" >/dev/null ||
+    die "$kind dial output"
+done
+ok "a peer without identify, or silent on it, is still dialed and used"
+
+# js peers with Secp256k1 and RSA identities (js dials clawgrid in the battery above, key:*): clawgrid dials them
+for key in secp256k1 RSA; do
+  "$NODE" "$ACC" listen --key $key --parent-pid $$ >"$WORK/key-$key.out" 2>&1 &
+  PIDS+=($!)
+  wait_line "$WORK/key-$key.out" '"listening"'
+  JA=$(head -1 "$WORK/key-$key.out" | jq -r '.listening[0]')
+  "$BIN" p2p dial "$JA" --echo 1M --json >"$WORK/key-$key-dial.out" 2>/dev/null || die "dial of a $key peer"
+  jq -e -s --arg id "${JA##*/p2p/}" 'map(select(.event == "identify")) | .[0] | .identified and .id == $id' \
+    "$WORK/key-$key-dial.out" >/dev/null || die "$key peer identify"
+done
+ok "js peers with Secp256k1 and RSA identities, both directions"
 
 # ---- a node ------------------------------------------------------------------------------------------------
 export CLAWGRID_HOME="$WORK/node"
