@@ -8,7 +8,7 @@ PKGS=(
   libevent-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev
   libsodium-dev libsecp256k1-dev nettle-dev libprotobuf-c-dev protobuf-c-compiler
   libseccomp-dev libminiupnpc-dev libnatpmp-dev libcmocka-dev
-  curl jq ca-certificates bubblewrap runsc iproute2 procps git
+  curl jq ca-certificates bubblewrap runsc iproute2 procps git python3 libgmp-dev
 )
 [ "${CLAWGRID_EXTRA_PKGS:-}" ] && PKGS+=(${CLAWGRID_EXTRA_PKGS})
 
