@@ -352,6 +352,33 @@ static int take_receipt(struct cs_op *o, json_t *r, cg_err *e)
 	return 0;
 }
 
+/* The common end of every step against a provider: a transport failure, a refusal (its E_* code and
+ * message) or a body that is not a JSON object fail the op (message "provider NAME: unreadable WHAT") and
+ * return NULL; otherwise the parsed object (caller frees). */
+static json_t *provider_answer(struct cs_op *o, long status, const char *body, size_t n, const cg_err *e,
+			       const char *what)
+{
+	cg_err err;
+	if (e) {
+		op_fail(o, e);
+		return NULL;
+	}
+	if (status != 200) {
+		provider_error(status, body, n, &err);
+		op_fail(o, &err);
+		return NULL;
+	}
+	json_error_t je;
+	json_t *j = json_loadb(body, n, 0, &je);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		cg_fail(&err, CG_E_UNAVAILABLE, "provider %s: unreadable %s", o->prov->name, what);
+		op_fail(o, &err);
+		return NULL;
+	}
+	return j;
+}
+
 /* ---- step: provider identity ---- */
 
 static void ident_done(void *arg, long status, const char *body, size_t n, const cg_err *e)
@@ -359,17 +386,9 @@ static void ident_done(void *arg, long status, const char *body, size_t n, const
 	struct cs_op *o = arg;
 	o->req = NULL;
 	cg_err err;
-	if (e) {
-		op_fail(o, e);
+	json_t *j = provider_answer(o, status, body, n, e, "identity");
+	if (!j)
 		return;
-	}
-	if (status != 200) {
-		provider_error(status, body, n, &err);
-		op_fail(o, &err);
-		return;
-	}
-	json_error_t je;
-	json_t *j = json_loadb(body, n, 0, &je);
 	json_t *pv = json_object_get(j, "provider");
 	const char *peer = json_string_value(json_object_get(pv, "peerId"));
 	const char *actor = json_string_value(json_object_get(pv, "actorId"));
@@ -434,17 +453,9 @@ static void lease_done(void *arg, long status, const char *body, size_t n, const
 	struct consumer *c = o->c;
 	o->req = NULL;
 	cg_err err;
-	if (e) {
-		op_fail(o, e);
+	json_t *j = provider_answer(o, status, body, n, e, "lease answer");
+	if (!j)
 		return;
-	}
-	if (status != 200) {
-		provider_error(status, body, n, &err);
-		op_fail(o, &err);
-		return;
-	}
-	json_error_t je;
-	json_t *j = json_loadb(body, n, 0, &je);
 	const char *lid = json_string_value(json_object_get(j, "leaseId"));
 	const char *oid = json_string_value(json_object_get(j, "orderId"));
 	const char *tok = json_string_value(json_object_get(j, "accessToken"));
@@ -560,19 +571,9 @@ static void call_done(void *arg, long status, const char *body, size_t n, const 
 		body = (const char *)o->errbody.data;
 		n = o->errbody.len;
 	}
-	if (status != 200) {
-		provider_error(status, body, n, &err);
-		op_fail(o, &err);
+	json_t *j = provider_answer(o, status, body, n, NULL, "answer");
+	if (!j)
 		return;
-	}
-	json_error_t je;
-	json_t *j = json_loadb(body, n, 0, &je);
-	if (!json_is_object(j)) {
-		json_decref(j);
-		cg_fail(&err, CG_E_UNAVAILABLE, "provider %s: unreadable answer", o->prov->name);
-		op_fail(o, &err);
-		return;
-	}
 	json_object_del(j, "ok");
 	/* The receipt travels in a header; verify it and keep it. */
 	char hv[RECEIPT_MAX * 2];
